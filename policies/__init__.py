@@ -1,0 +1,1 @@
+"""Pure policy decisions: classification, column levels, the SQL gate, privacy rules. No I/O."""

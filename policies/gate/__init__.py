@@ -1,0 +1,92 @@
+r"""The SQL gate: decide whether an operator's query may run, and rewrite it for the workspace.
+
+`check` runs small passes over one sqlglot tree. Parsing and finding the table come first, since the
+others need a tree and a grant; a query that does not parse, or is not a query, stops there. Every
+other pass runs regardless, so the operator sees every problem at once. Each pass knows the node kinds
+allowed in its place and refuses the rest by name.
+
+>>> from policies.levels import ColumnLevel
+>>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
+>>> levels = {"resident_id": ColumnLevel.join_key, "name": ColumnLevel.hidden, "district": ColumnLevel.group}
+>>> grant = TableGrant(
+...     name="residents",
+...     dataset_id="ds-1",
+...     columns={column: ColumnGrant(column, level) for column, level in levels.items()},
+...     all_columns=frozenset(levels),
+...     privacy_unit="resident_id",
+...     max_rows_per_unit=1,
+... )
+>>> ctx = GateContext(tables={"residents": grant})
+>>> for found in check("SELECT name FROM residents", ctx).reasons:
+...     print(found.code, "-", found.message)
+hidden_column - column 'name' is hidden and cannot be used anywhere
+raw_projection - column 'name' is output without being grouped or aggregated
+>>> decision = check("SELECT district, COUNT(*) AS n FROM residents GROUP BY district", ctx)
+>>> decision.allowed, [output.name for output in decision.plan.outputs]
+(True, ['district', 'n'])
+>>> print(decision.plan.sql.replace(" FROM", "\nFROM"))
+SELECT "residents"."district" AS "district", COUNT(*) AS "n", COUNT(*) AS "__units"
+FROM "residents" GROUP BY "residents"."district"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from policies.gate.columns import columns
+from policies.gate.group import group
+from policies.gate.order import order
+from policies.gate.parse import parse
+from policies.gate.plan import GateContext, Plan
+from policies.gate.project import project
+from policies.gate.reasons import Reason, ReasonCode, reason
+from policies.gate.rewrite import rewrite
+from policies.gate.scope import Scope, scope
+from policies.gate.shape import shape
+from policies.gate.where import where
+
+__all__ = ["PASSES", "Decision", "Reason", "ReasonCode", "check"]
+
+Pass = Callable[[exp.Select, Scope], tuple[exp.Select, list[Reason]]]
+
+# After `parse` and `scope`: each pass returns the tree and the reasons it found.
+PASSES: tuple[Pass, ...] = (shape, columns, project, where, group, order)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The gate's answer; `plan` is present exactly when the query is allowed."""
+
+    allowed: bool
+    reasons: tuple[Reason, ...]
+    plan: Plan | None
+
+
+def check(sql: str, ctx: GateContext) -> Decision:
+    """Never raises: an unexpected failure inside the gate refuses the query (fail closed)."""
+    try:
+        return _check(sql, ctx)
+    except Exception:
+        return Decision(False, (reason(ReasonCode.internal_error, "query", None),), None)
+
+
+def _check(sql: str, ctx: GateContext) -> Decision:
+    parsed, reasons = parse(sql)
+    if parsed.tree is None:
+        return _refuse(reasons)
+    tree = parsed.tree
+    context, found = scope(tree, ctx, parsed.source)
+    reasons.extend(found)
+    for step in PASSES:
+        tree, found = step(tree, context)
+        reasons.extend(found)
+    if reasons:
+        return _refuse(reasons)
+    return Decision(True, (), rewrite(tree, context))
+
+
+def _refuse(reasons: list[Reason]) -> Decision:
+    return Decision(False, tuple(dict.fromkeys(reasons)), None)

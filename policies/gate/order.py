@@ -1,0 +1,71 @@
+"""Pass 8: ORDER BY names outputs or grouped columns; LIMIT is a plain non-negative whole number.
+
+Ordering by anything else (an aggregate expression, an ungrouped column, an ordinal) could rank rows
+by values that are not released; OFFSET and LIMIT expressions would let a query page through rows.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+from policies.gate.columns import names_output
+from policies.gate.project import disallowed, grouped_columns
+from policies.gate.reasons import Reason, ReasonCode, reason
+from policies.gate.scope import Scope, resolve
+
+_WHOLE = re.compile(r"[0-9]+")
+_ORDER_HINT = "Order by an output name or a grouped column, e.g. ORDER BY district DESC."
+_LIMIT_HINT = "Write LIMIT followed by a non-negative whole number, e.g. LIMIT 10."
+
+
+def order(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
+    reasons = []
+    clause = tree.args.get("order")
+    if clause is not None:
+        grouped = grouped_columns(tree, scope)
+        if clause.args.get("siblings"):
+            reasons.append(_refuse("ORDER SIBLINGS BY", clause, scope, _ORDER_HINT))
+        for ordered in clause.expressions:
+            found = _key(ordered, scope, grouped)
+            if found is not None:
+                reasons.append(found)
+    limit = tree.args.get("limit")
+    if limit is not None:
+        found = _limit(limit, scope)
+        if found is not None:
+            reasons.append(found)
+    return tree, reasons
+
+
+def _key(ordered: exp.Expr, scope: Scope, grouped: frozenset[str]) -> Reason | None:
+    if not isinstance(ordered, exp.Ordered) or ordered.args.get("with_fill"):
+        return _refuse("ORDER BY expression", ordered, scope, _ORDER_HINT)
+    key = ordered.this
+    if isinstance(key, exp.Column) and isinstance(key.this, exp.Identifier):
+        if names_output(key, scope):
+            return None
+        granted = resolve(key, scope)[0]
+        if granted is None or granted.name.lower() in grouped:
+            return None  # unusable columns were reported by the columns pass
+        return _refuse("ORDER BY", key, scope, _ORDER_HINT)
+    if isinstance(key, exp.Literal):
+        return _refuse("ORDER BY ordinal", key, scope, _ORDER_HINT)
+    if isinstance(key, exp.Var) and key.name.upper() == "ALL":
+        return _refuse("ORDER BY ALL", ordered, scope, _ORDER_HINT)
+    return disallowed(key, scope)
+
+
+def _limit(limit: exp.Expr, scope: Scope) -> Reason | None:
+    if not isinstance(limit, exp.Limit):
+        return _refuse("FETCH" if isinstance(limit, exp.Fetch) else "LIMIT", limit, scope, _LIMIT_HINT)
+    extra = any(value for key, value in limit.args.items() if key != "expression")
+    count = limit.expression
+    if extra or not (isinstance(count, exp.Literal) and not count.is_string and _WHOLE.fullmatch(count.name)):
+        return _refuse("LIMIT", limit, scope, _LIMIT_HINT)
+    return None
+
+
+def _refuse(construct: str, node: exp.Expr, scope: Scope, hint: str) -> Reason:
+    return reason(ReasonCode.construct_not_allowed, construct, scope.source.position(node), hint)

@@ -1,0 +1,78 @@
+"""The gate's typed inputs and outputs: what a grant lets a query touch, and the plan it allows.
+
+These types are the contract between the gate (which builds a Plan), the workspace (which runs
+`Plan.sql`) and the privacy layer (which reads `Plan.outputs` to know which result column is a group
+key, which is an aggregate, and which hidden companion column counts the privacy units behind it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from policies.levels import ColumnLevel
+
+
+@dataclass(frozen=True)
+class ColumnGrant:
+    """One granted column with its effective level (the registered level, narrowed by the grant)."""
+
+    name: str
+    level: ColumnLevel
+    public_keys: tuple[str, ...] | None = None  # group keys that may be shown even in a suppressed row
+
+
+@dataclass(frozen=True)
+class TableGrant:
+    """A dataset as the query sees it: its SQL name, granted columns, and privacy unit."""
+
+    name: str
+    dataset_id: str
+    columns: Mapping[str, ColumnGrant]  # granted columns only, keyed by exact column name
+    all_columns: frozenset[str]  # every column of the dataset, to tell "not granted" from "no such column"
+    privacy_unit: str
+    max_rows_per_unit: int | None = None  # recorded at registration; 1 lets COUNT(*) stand in for distinct
+
+
+@dataclass(frozen=True)
+class GateContext:
+    tables: Mapping[str, TableGrant]  # keyed by lower-case table name
+    mode: str = "sdc"
+
+
+class OutputKind(StrEnum):
+    group = "group"  # a GROUP BY key
+    count = "count"  # COUNT(*)
+    count_units = "count_units"  # COUNT(DISTINCT <privacy unit>)
+    sum = "sum"
+    avg = "avg"
+
+
+@dataclass(frozen=True)
+class OutputColumn:
+    """One column of the operator's result, in order.
+
+    `units_column` names the hidden companion column of the rewritten query that counts the distinct
+    privacy units behind this cell (None for group keys: the row's `Plan.group_units_column` covers them).
+    """
+
+    name: str
+    kind: OutputKind
+    source_column: str | None = None
+    units_column: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """An allowed query, rewritten for the workspace.
+
+    `sql` selects the operator's outputs (named as in `outputs`), then `group_units_column`, then each
+    aggregate's `units_column`. The privacy layer drops every companion column before anything leaves.
+    """
+
+    sql: str
+    tables: tuple[str, ...]
+    outputs: tuple[OutputColumn, ...]
+    group_units_column: str
+    columns_used: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> columns touched

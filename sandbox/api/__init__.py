@@ -1,0 +1,1 @@
+"""The HTTP API (v1): routers per resource over the service modules."""

@@ -1,0 +1,61 @@
+"""/v1/audit: events and the chain check, for auditors."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+
+from sandbox import audit
+from sandbox.api.deps import RuntimeDep, UserDep
+from sandbox.api.schemas import AuditEventOut, Page, VerificationOut
+from sandbox.auth import Role, require
+from sandbox.catalog.models import AuditEvent
+
+router = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+
+@router.get("", response_model=Page[AuditEventOut])
+def events(
+    rt: RuntimeDep,
+    user: UserDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(ge=0)] = None,
+    event_type: str | None = None,
+    object_id: str | None = None,
+) -> Page[AuditEventOut]:
+    require(user, Role.auditor)
+    with rt.catalog.session() as s:
+        q = select(AuditEvent).order_by(AuditEvent.seq).limit(limit + 1)
+        if cursor is not None:
+            q = q.where(AuditEvent.seq > cursor)
+        if event_type:
+            q = q.where(AuditEvent.event_type == event_type)
+        if object_id:
+            q = q.where(AuditEvent.object_id == object_id)
+        rows = list(s.execute(q).scalars())
+        items = [
+            AuditEventOut(
+                seq=e.seq,
+                ts=e.ts,
+                actor_id=e.actor_id,
+                actor_roles=e.actor_roles,
+                event_type=e.event_type,
+                object_type=e.object_type,
+                object_id=e.object_id,
+                detail=json.loads(e.detail),
+                prev_hash=e.prev_hash,
+                hash=e.hash,
+            )
+            for e in rows[:limit]
+        ]
+        return Page(items=items, next_cursor=str(rows[limit - 1].seq) if len(rows) > limit else None)
+
+
+@router.get("/verify", response_model=VerificationOut)
+def verify(rt: RuntimeDep, user: UserDep) -> VerificationOut:
+    require(user, Role.auditor)
+    with rt.catalog.session() as s:
+        return VerificationOut(**audit.verify(s).to_dict())

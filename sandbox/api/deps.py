@@ -1,0 +1,29 @@
+"""Typed dependencies: the runtime and the authenticated user."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from sandbox import auth
+from sandbox.catalog.models import User
+from sandbox.errors import ErrorCode, SandboxError
+from sandbox.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def current_user(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise SandboxError(ErrorCode.unauthenticated)
+    with rt.catalog.session() as s:
+        return auth.authenticate(s, token.strip())
+
+
+RuntimeDep = Annotated[Runtime, Depends(runtime)]
+UserDep = Annotated[User, Depends(current_user)]

@@ -1,0 +1,65 @@
+"""/v1/jobs: submit (gate first), status and check report, cancel, released result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import FileResponse, JSONResponse
+
+from sandbox import jobs, release
+from sandbox.api.deps import RuntimeDep, UserDep
+from sandbox.api.schemas import JobIn, JobOut, Page
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobOut,
+    responses={422: {"description": "rejected by the policy gate; detail.reasons lists every reason"}},
+)
+def submit(rt: RuntimeDep, user: UserDep, body: JobIn) -> JobOut | JSONResponse:
+    submitted = jobs.submit(rt, user, body)
+    if submitted.rejection is not None:
+        raise submitted.rejection
+    return submitted.job
+
+
+@router.get("", response_model=Page[JobOut])
+def list_jobs(
+    rt: RuntimeDep,
+    user: UserDep,
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> Page[JobOut]:
+    return jobs.list_(rt, user, state, limit, cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut)
+def get_job(rt: RuntimeDep, user: UserDep, job_id: str) -> JobOut:
+    return jobs.get(rt, user, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobOut)
+def cancel(rt: RuntimeDep, user: UserDep, job_id: str) -> JobOut:
+    return jobs.cancel(rt, user, job_id)
+
+
+@router.get(
+    "/{job_id}/result",
+    response_class=FileResponse,
+    responses={200: {"description": "the released artifact"}, 409: {"description": "not released"}},
+)
+def result(
+    rt: RuntimeDep,
+    user: UserDep,
+    job_id: str,
+    format: Annotated[str, Query(pattern="^(csv|json|parquet)$")] = "csv",
+) -> FileResponse:
+    path, media_type, sha = release.download(rt, user, job_id, format)
+    return FileResponse(
+        path, media_type=media_type, filename=f"{job_id}.{format}", headers={"X-Content-SHA256": sha}
+    )

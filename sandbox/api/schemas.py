@@ -1,0 +1,198 @@
+"""Request and response models: each response lists exactly what may leave the domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from policies.levels import Classification, ColumnLevel
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class DatasetIn(BaseModel):
+    """The `metadata` part of a registration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]{0,62}$", description="Table name in SQL."
+    )
+    description: str = ""
+    classification: Classification = Classification.general
+    privacy_unit: str = Field(min_length=1, description="Column naming the person or enterprise of a row.")
+    encoding: str | None = Field(default=None, description="utf-8, gb18030 or gbk; detected when absent.")
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+
+
+class VersionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    encoding: str | None = None
+    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+
+
+class ColumnOut(BaseModel):
+    name: str
+    type: str
+    level: ColumnLevel
+    proposed_level: ColumnLevel
+    proposal_reason: str
+    confirmed: bool
+    pii: dict[str, float]
+    name_hint: str | None
+    lower: float | None
+    upper: float | None
+    public_keys: list[str] | None
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    classification: Classification
+    privacy_unit: str
+    owner_unit: str | None
+    version: int
+    rows: int
+    sha256: str
+    max_rows_per_unit: int
+    columns: list[ColumnOut]
+    created_at: datetime
+
+
+class ColumnChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    level: ColumnLevel | None = None
+    lower: float | None = None
+    upper: float | None = None
+    public_keys: list[str] | None = None
+
+
+class ColumnsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[str, ColumnChange]
+
+
+class ScenarioIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    purpose: str = Field(min_length=1)
+    datasets: dict[str, list[str]] = Field(description="dataset id -> granted columns")
+    modes: list[Literal["sdc", "dp"]] = Field(default_factory=lambda: ["sdc"])
+    epsilon: float | None = Field(default=None, gt=0)
+    delta: float | None = Field(default=None, ge=0, lt=1)
+    expires_at: datetime | None = Field(default=None, description="Default: one year from application.")
+    public_interest: bool = False
+
+
+class ScenarioOut(BaseModel):
+    id: str
+    name: str
+    purpose: str
+    operator_id: str
+    datasets: dict[str, list[str]]
+    modes: list[str]
+    epsilon: float | None
+    delta: float | None
+    expires_at: datetime
+    public_interest: bool
+    state: str
+    decision_reason: str | None
+    created_at: datetime
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = ""
+
+
+class JobIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scenario_id: str
+    sql: str = Field(min_length=1, max_length=100_000)
+    mode: Literal["sdc", "dp"] = "sdc"
+
+
+class ArtifactOut(BaseModel):
+    format: str
+    sha256: str
+    bytes: int
+
+
+class JobOut(BaseModel):
+    id: str
+    scenario_id: str
+    submitter_id: str
+    sql: str
+    mode: str
+    state: str
+    reason_code: str | None
+    gate_report: list[dict[str, Any]] | None
+    check_report: dict[str, Any] | None
+    artifacts: list[ArtifactOut] | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "changes_requested"]
+    reason: str = Field(min_length=1, max_length=10_000)
+
+
+class ReviewOut(BaseModel):
+    job_id: str
+    reviewer_id: str
+    decision: str
+    reason: str
+    created_at: datetime
+    job_state: str
+
+
+class CandidateOut(BaseModel):
+    """What a reviewer sees: the post-privacy output that would be released."""
+
+    job: JobOut
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    ts: str
+    actor_id: str | None
+    actor_roles: str
+    event_type: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class VerificationOut(BaseModel):
+    ok: bool
+    events: int
+    first_broken_seq: int | None
+    problem: str | None
+
+
+class UserOut(BaseModel):
+    id: str
+    name: str
+    roles: list[str]
+    unit: str | None

@@ -1,0 +1,336 @@
+"""Datasets: registration into the vault, new versions, column levels, and the catalogue view."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from connectors import ConnectorError, FileSpec, open_file
+from policies.classify import ColumnProposal, classify
+from policies.levels import ColumnLevel
+from sandbox import audit
+from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
+from sandbox.auth import Role, has_role, new_id, require
+from sandbox.catalog.models import Column, Dataset, DatasetVersion, User
+from sandbox.errors import ErrorCode, SandboxError
+from sandbox.runtime import Runtime
+from sandbox.vault import StoredVersion
+from sandbox.workspace.profile import profile
+
+log = logging.getLogger(__name__)
+
+NUMERIC_PREFIXES = ("int", "uint", "float", "double", "decimal", "halffloat")
+
+
+def _connector_error(e: ConnectorError) -> SandboxError:
+    code = {
+        "unsupported_format": ErrorCode.unsupported_format,
+        "unknown_encoding": ErrorCode.unknown_encoding,
+    }.get(e.code, ErrorCode.malformed_file)
+    detail = {"problem": e.problem, "line": e.line, "column": e.column}
+    return SandboxError(code, detail=detail, problem=e.problem, line=e.line, column=e.column, format=e.format)
+
+
+def _ingest(rt: Runtime, path: Path, fmt: str | None, encoding: str | None) -> tuple[Path, str]:
+    """Read a source file through its connector into a staged vault file; nothing stays on failure."""
+    try:
+        reader = open_file(FileSpec(path=path, format=fmt, encoding=encoding))
+        staged = rt.vault.write_staged(reader)
+    except ConnectorError as e:
+        raise _connector_error(e) from None
+    return staged, fmt or path.suffix.lstrip(".").lower()
+
+
+def _column_out(c: Column) -> ColumnOut:
+    return ColumnOut(
+        name=c.name,
+        type=c.type,
+        level=ColumnLevel(c.level),
+        proposed_level=ColumnLevel(c.proposed_level),
+        proposal_reason=c.proposal_reason,
+        confirmed=c.confirmed,
+        pii=c.pii or {},
+        name_hint=c.name_hint,
+        lower=c.lower,
+        upper=c.upper,
+        public_keys=c.public_keys,
+    )
+
+
+def dataset_out(session: Session, ds: Dataset) -> DatasetOut:
+    ver = current_version(session, ds)
+    cols = session.execute(
+        select(Column).where(Column.dataset_id == ds.id).order_by(Column.position)
+    ).scalars()
+    return DatasetOut(
+        id=ds.id,
+        name=ds.name,
+        description=ds.description,
+        classification=ds.classification,
+        privacy_unit=ds.privacy_unit,
+        owner_unit=ds.owner_unit,
+        version=ds.current_version,
+        rows=ver.rows,
+        sha256=ver.sha256,
+        max_rows_per_unit=ver.max_rows_per_unit,
+        columns=[_column_out(c) for c in cols],
+        created_at=ds.created_at,
+    )
+
+
+def current_version(session: Session, ds: Dataset) -> DatasetVersion:
+    return session.execute(
+        select(DatasetVersion).where(
+            DatasetVersion.dataset_id == ds.id, DatasetVersion.version == ds.current_version
+        )
+    ).scalar_one()
+
+
+def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> DatasetOut:
+    """Connector -> staged Parquet -> profile and classify -> vault + catalog + audit, all or nothing."""
+    require(actor, Role.source_unit)
+    with rt.catalog.session() as s:
+        if s.execute(select(Dataset).where(Dataset.name == meta.name)).scalar_one_or_none():
+            raise SandboxError(ErrorCode.dataset_name_taken, name=meta.name)
+    staged, fmt = _ingest(rt, source, meta.format, meta.encoding)
+    dataset_id = new_id("ds")
+    stored: StoredVersion | None = None
+    try:
+        names = staged_columns(staged)
+        if meta.privacy_unit not in names:
+            raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
+        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows)
+        proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
+        stored = rt.vault.commit(staged, dataset_id, 1)
+        now = datetime.now(UTC)
+        with rt.catalog.session() as s:
+            ds = Dataset(
+                id=dataset_id,
+                name=meta.name,
+                description=meta.description,
+                classification=meta.classification.value,
+                privacy_unit=meta.privacy_unit,
+                owner_id=actor.id,
+                owner_unit=actor.unit,
+                current_version=1,
+                created_at=now,
+            )
+            s.add(ds)
+            s.flush()
+            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now))
+            by_name = {p.column: p for p in proposals}
+            for pos, field in enumerate(stored.schema):
+                s.add(_column_row(dataset_id, pos, field.name, str(field.type), by_name.get(field.name)))
+            s.flush()
+            audit.record(
+                s,
+                "dataset.registered",
+                actor=actor,
+                object_type="dataset",
+                object_id=dataset_id,
+                detail={
+                    "name": meta.name,
+                    "version": 1,
+                    "sha256": stored.sha256,
+                    "rows": stored.rows,
+                    "classification": meta.classification.value,
+                    "proposed_levels": {p.column: p.level.value for p in proposals},
+                },
+            )
+            return dataset_out(s, ds)
+    except IntegrityError:
+        if stored is not None:
+            rt.vault.discard(dataset_id, 1)
+        raise SandboxError(ErrorCode.dataset_name_taken, name=meta.name) from None
+    except BaseException:
+        if stored is not None:
+            rt.vault.discard(dataset_id, 1)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def staged_columns(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return list(pq.read_schema(path).names)
+
+
+def _version_row(
+    dataset_id: str, version: int, stored: StoredVersion, max_rows: int, fmt: str, actor: User, now: datetime
+) -> DatasetVersion:
+    return DatasetVersion(
+        dataset_id=dataset_id,
+        version=version,
+        path=stored.relative_path,
+        sha256=stored.sha256,
+        bytes=stored.bytes,
+        rows=stored.rows,
+        max_rows_per_unit=max_rows,
+        source_format=fmt,
+        created_by=actor.id,
+        created_at=now,
+    )
+
+
+def _column_row(dataset_id: str, pos: int, name: str, type_: str, p: ColumnProposal | None) -> Column:
+    level = p.level if p else ColumnLevel.hidden
+    return Column(
+        dataset_id=dataset_id,
+        name=name,
+        position=pos,
+        type=type_,
+        level=level.value,
+        proposed_level=level.value,
+        proposal_reason=p.reason if p else "not classified; hidden by default",
+        pii=dict(p.entities) if p else {},
+        name_hint=p.name_hint if p else None,
+        confirmed=False,
+    )
+
+
+def _own_dataset(s: Session, actor: User, dataset_id: str) -> Dataset:
+    ds = s.get(Dataset, dataset_id)
+    if ds is None or not (ds.owner_id == actor.id or (actor.unit and ds.owner_unit == actor.unit)):
+        raise SandboxError(ErrorCode.not_found, kind="dataset")
+    return ds
+
+
+def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, source: Path) -> DatasetOut:
+    """A new version must keep the column names; levels carry over. Jobs use the current version."""
+    require(actor, Role.source_unit)
+    with rt.catalog.session() as s:
+        ds = _own_dataset(s, actor, dataset_id)
+        expected = [
+            c.name
+            for c in s.execute(
+                select(Column).where(Column.dataset_id == ds.id).order_by(Column.position)
+            ).scalars()
+        ]
+        version = ds.current_version + 1
+        privacy_unit = ds.privacy_unit
+    staged, fmt = _ingest(rt, source, meta.format, meta.encoding)
+    stored: StoredVersion | None = None
+    try:
+        names = staged_columns(staged)
+        if names != expected:
+            missing = [n for n in expected if n not in names] or [n for n in names if n not in expected]
+            raise SandboxError(
+                ErrorCode.unknown_column, column=(missing or ["?"])[0], detail={"expected_columns": expected}
+            )
+        prof = profile(staged, privacy_unit, 1)
+        stored = rt.vault.commit(staged, dataset_id, version)
+        now = datetime.now(UTC)
+        with rt.catalog.session() as s:
+            ds = _own_dataset(s, actor, dataset_id)
+            if ds.current_version != version - 1:
+                raise SandboxError(ErrorCode.invalid_request, reason="another version was added meanwhile")
+            s.add(_version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now))
+            ds.current_version = version
+            s.flush()
+            audit.record(
+                s,
+                "dataset.version_added",
+                actor=actor,
+                object_type="dataset",
+                object_id=dataset_id,
+                detail={"version": version, "sha256": stored.sha256, "rows": stored.rows},
+            )
+            return dataset_out(s, ds)
+    except BaseException:
+        if stored is not None:
+            rt.vault.discard(dataset_id, version)
+        raise
+    finally:
+        staged.unlink(missing_ok=True)
+
+
+def set_columns(rt: Runtime, actor: User, dataset_id: str, change: ColumnsIn) -> DatasetOut:
+    """The source unit confirms or changes levels and bounds; each change is validated and audited."""
+    require(actor, Role.source_unit)
+    with rt.catalog.session() as s:
+        ds = _own_dataset(s, actor, dataset_id)
+        cols = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
+        changes: dict[str, dict[str, object]] = {}
+        for name, ch in change.columns.items():
+            col = cols.get(name)
+            if col is None:
+                raise SandboxError(ErrorCode.unknown_column, column=name)
+            level = ch.level or ColumnLevel(col.level)
+            numeric = col.type.startswith(NUMERIC_PREFIXES)
+            if name == ds.privacy_unit and level not in (ColumnLevel.join_key, ColumnLevel.hidden):
+                raise SandboxError(
+                    ErrorCode.level_not_allowed,
+                    column=name,
+                    level=level.value,
+                    reason="the privacy unit may only be join_key or hidden",
+                )
+            if level == ColumnLevel.aggregate and not numeric:
+                raise SandboxError(
+                    ErrorCode.level_not_allowed,
+                    column=name,
+                    level=level.value,
+                    reason="only numeric columns can be aggregated",
+                )
+            lower = ch.lower if ch.lower is not None else col.lower
+            upper = ch.upper if ch.upper is not None else col.upper
+            if (lower is not None or upper is not None) and (
+                not numeric or lower is None or upper is None or lower > upper
+            ):
+                raise SandboxError(ErrorCode.invalid_bounds, column=name)
+            if ch.public_keys is not None and level not in (ColumnLevel.group, ColumnLevel.public):
+                raise SandboxError(
+                    ErrorCode.level_not_allowed,
+                    column=name,
+                    level=level.value,
+                    reason="public keys apply to group columns",
+                )
+            changes[name] = {
+                "from": col.level,
+                "to": level.value,
+                "lower": lower,
+                "upper": upper,
+                "public_keys": len(ch.public_keys) if ch.public_keys is not None else None,
+            }
+            col.level = level.value
+            col.lower, col.upper = lower, upper
+            if ch.public_keys is not None:
+                col.public_keys = list(ch.public_keys)
+            col.confirmed = True
+        s.flush()
+        audit.record(
+            s,
+            "dataset.columns_changed",
+            actor=actor,
+            object_type="dataset",
+            object_id=ds.id,
+            detail={"columns": changes},
+        )
+        return dataset_out(s, ds)
+
+
+def get(rt: Runtime, actor: User, dataset_id: str) -> DatasetOut:
+    with rt.catalog.session() as s:
+        ds = s.get(Dataset, dataset_id)
+        if ds is None:
+            raise SandboxError(ErrorCode.not_found, kind="dataset")
+        return dataset_out(s, ds)
+
+
+def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) -> Page[DatasetOut]:
+    with rt.catalog.session() as s:
+        q = select(Dataset).order_by(Dataset.id).limit(limit + 1)
+        if cursor:
+            q = q.where(Dataset.id > cursor)
+        if has_role(actor, Role.source_unit) and not has_role(
+            actor, Role.operator, Role.admin, Role.auditor, Role.reviewer
+        ):
+            q = q.where((Dataset.owner_id == actor.id) | (Dataset.owner_unit == actor.unit))
+        rows = list(s.execute(q).scalars())
+        items = [dataset_out(s, d) for d in rows[:limit]]
+        return Page(items=items, next_cursor=rows[limit - 1].id if len(rows) > limit else None)

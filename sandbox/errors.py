@@ -1,0 +1,115 @@
+"""SandboxError and ErrorCode: the API's stable, machine-readable error codes.
+
+A code never changes meaning once released. Messages are templates that may name columns,
+constructs, positions and ids, and never a data value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class ErrorCode(StrEnum):
+    # authentication and authorization
+    unauthenticated = "unauthenticated"
+    forbidden = "forbidden"
+    not_found = "not_found"
+    # request shape
+    invalid_request = "invalid_request"
+    payload_too_large = "payload_too_large"
+    # datasets and connectors
+    dataset_name_taken = "dataset_name_taken"
+    malformed_file = "malformed_file"
+    unsupported_format = "unsupported_format"
+    unknown_encoding = "unknown_encoding"
+    unknown_column = "unknown_column"
+    level_not_allowed = "level_not_allowed"
+    invalid_bounds = "invalid_bounds"
+    # scenarios
+    scenario_not_approved = "scenario_not_approved"
+    scenario_expired = "scenario_expired"
+    scenario_state = "scenario_state"
+    column_not_granted = "column_not_granted"
+    mode_not_allowed = "mode_not_allowed"
+    # jobs
+    gate_rejected = "gate_rejected"
+    job_state = "job_state"
+    not_released = "not_released"
+    # review
+    review_own_job = "review_own_job"
+    # workspace (sanitized engine errors: the engine's text never crosses the boundary)
+    query_conversion_failed = "query_conversion_failed"
+    query_out_of_range = "query_out_of_range"
+    query_division_by_zero = "query_division_by_zero"
+    query_failed = "query_failed"
+    query_timeout = "query_timeout"
+    query_out_of_memory = "query_out_of_memory"
+    workspace_crashed = "workspace_crashed"
+    # anything else
+    internal = "internal"
+
+
+_TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
+    ErrorCode.unauthenticated: (401, "A valid bearer token is required."),
+    ErrorCode.forbidden: (403, "Your role may not do this."),
+    ErrorCode.not_found: (404, "No such {kind}."),
+    ErrorCode.invalid_request: (422, "The request is not valid: {reason}."),
+    ErrorCode.payload_too_large: (413, "The upload is larger than {limit_mb} MiB."),
+    ErrorCode.dataset_name_taken: (409, "A dataset named {name!r} already exists."),
+    ErrorCode.malformed_file: (422, "The file could not be read: {problem} (line {line}, column {column})."),
+    ErrorCode.unsupported_format: (422, "Unsupported file format {format!r}."),
+    ErrorCode.unknown_encoding: (422, "The file is not in a supported text encoding (UTF-8, GB18030, GBK)."),
+    ErrorCode.unknown_column: (422, "Dataset has no column {column!r}."),
+    ErrorCode.level_not_allowed: (422, "Column {column!r} cannot take level {level!r}: {reason}."),
+    ErrorCode.invalid_bounds: (422, "Column {column!r}: bounds need lower <= upper, both numbers."),
+    ErrorCode.scenario_not_approved: (409, "Scenario {scenario_id} is not approved (state {state})."),
+    ErrorCode.scenario_expired: (409, "Scenario {scenario_id} expired."),
+    ErrorCode.scenario_state: (409, "Scenario {scenario_id} is {state}; it cannot be {action}."),
+    ErrorCode.column_not_granted: (
+        422,
+        "Column {column!r} of dataset {dataset!r} cannot be granted: {reason}.",
+    ),
+    ErrorCode.mode_not_allowed: (422, "Output mode {mode!r} is not allowed here: {reason}."),
+    ErrorCode.gate_rejected: (422, "The query was rejected by the policy gate; see detail for every reason."),
+    ErrorCode.job_state: (409, "Job {job_id} is {state}; it cannot be {action}."),
+    ErrorCode.not_released: (409, "Job {job_id} has no released output (state {state})."),
+    ErrorCode.review_own_job: (403, "Nobody may review a job they submitted."),
+    ErrorCode.query_conversion_failed: (422, "A value could not be converted to the requested type."),
+    ErrorCode.query_out_of_range: (422, "A value was out of range for its type."),
+    ErrorCode.query_division_by_zero: (422, "The query divided by zero."),
+    ErrorCode.query_failed: (422, "The query failed while running."),
+    ErrorCode.query_timeout: (422, "The query ran longer than the workspace allows ({limit_s} s)."),
+    ErrorCode.query_out_of_memory: (422, "The query needed more memory than the workspace allows."),
+    ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
+    ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
+}
+
+
+def status_of(code: ErrorCode) -> int:
+    return _TEMPLATES[code][0]
+
+
+def template_of(code: ErrorCode) -> str:
+    return _TEMPLATES[code][1]
+
+
+class SandboxError(Exception):
+    """An error whose message is built only from our template and the named fields."""
+
+    def __init__(self, code: ErrorCode, detail: Any = None, **fields: Any) -> None:
+        self.code = code
+        self.fields = fields
+        self.detail = detail
+        try:
+            self.message = template_of(code).format(**fields)
+        except (KeyError, IndexError):
+            self.message = template_of(code).split(":")[0].split("{")[0].strip() or code.value
+        super().__init__(self.message)
+
+    @property
+    def status(self) -> int:
+        return status_of(self.code)
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code.value, "message": self.message, "detail": self.detail}}

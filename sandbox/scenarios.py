@@ -1,0 +1,180 @@
+"""Scenario grants (一场景一清单一授权): datasets + columns + purpose + modes + term, approved by an admin."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from policies.levels import ColumnLevel
+from sandbox import audit
+from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
+from sandbox.auth import Role, has_role, new_id, require
+from sandbox.catalog.models import Column, Dataset, Job, Scenario, User
+from sandbox.errors import ErrorCode, SandboxError
+from sandbox.runtime import Runtime
+
+
+def aware(dt: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time the catalog stores is UTC."""
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def scenario_out(sc: Scenario) -> ScenarioOut:
+    return ScenarioOut(
+        id=sc.id,
+        name=sc.name,
+        purpose=sc.purpose,
+        operator_id=sc.operator_id,
+        datasets=sc.grants,
+        modes=sc.modes,
+        epsilon=sc.epsilon,
+        delta=sc.delta,
+        expires_at=aware(sc.expires_at),
+        public_interest=sc.public_interest,
+        state=sc.state,
+        decision_reason=sc.decision_reason,
+        created_at=aware(sc.created_at),
+    )
+
+
+def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
+    """An operator applies; hidden columns can never be granted, unknown ones are named."""
+    require(actor, Role.operator)
+    now = datetime.now(UTC)
+    expires = aware(body.expires_at) if body.expires_at else now + timedelta(days=365)
+    if expires <= now:
+        raise SandboxError(ErrorCode.invalid_request, reason="expires_at must be in the future")
+    if not body.datasets:
+        raise SandboxError(ErrorCode.invalid_request, reason="a scenario grants at least one dataset")
+    with rt.catalog.session() as s:
+        for dataset_id, cols in body.datasets.items():
+            ds = s.get(Dataset, dataset_id)
+            if ds is None:
+                raise SandboxError(ErrorCode.not_found, kind="dataset")
+            known = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
+            if not cols:
+                raise SandboxError(
+                    ErrorCode.invalid_request, reason=f"no columns listed for dataset {dataset_id}"
+                )
+            for col in cols:
+                if col not in known:
+                    raise SandboxError(ErrorCode.unknown_column, column=col)
+                if known[col].level == ColumnLevel.hidden.value:
+                    raise SandboxError(
+                        ErrorCode.column_not_granted,
+                        column=col,
+                        dataset=ds.name,
+                        reason="the column is hidden",
+                    )
+        sc = Scenario(
+            id=new_id("sc"),
+            name=body.name,
+            purpose=body.purpose,
+            operator_id=actor.id,
+            grants={k: list(dict.fromkeys(v)) for k, v in body.datasets.items()},
+            modes=list(dict.fromkeys(body.modes)),
+            epsilon=body.epsilon,
+            delta=body.delta,
+            expires_at=expires,
+            public_interest=body.public_interest,
+            state="pending",
+            join_key_secret=secrets.token_hex(32),
+            created_at=now,
+        )
+        s.add(sc)
+        s.flush()
+        audit.record(
+            s,
+            "scenario.applied",
+            actor=actor,
+            object_type="scenario",
+            object_id=sc.id,
+            detail={
+                "name": sc.name,
+                "datasets": sc.grants,
+                "modes": sc.modes,
+                "expires_at": expires.isoformat(),
+                "public_interest": sc.public_interest,
+            },
+        )
+        return scenario_out(sc)
+
+
+def _transition(
+    rt: Runtime, actor: User, scenario_id: str, to: str, allowed_from: tuple[str, ...], body: DecisionIn
+) -> ScenarioOut:
+    require(actor, Role.admin)
+    with rt.catalog.session() as s:
+        sc = s.get(Scenario, scenario_id)
+        if sc is None:
+            raise SandboxError(ErrorCode.not_found, kind="scenario")
+        if sc.state not in allowed_from:
+            raise SandboxError(ErrorCode.scenario_state, scenario_id=sc.id, state=sc.state, action=to)
+        sc.state = to
+        sc.decided_by = actor.id
+        sc.decision_reason = body.reason or None
+        cancelled: list[str] = []
+        if to == "revoked":
+            from sandbox.jobs import advance
+
+            for job in s.execute(
+                select(Job).where(Job.scenario_id == sc.id, Job.state == "queued")
+            ).scalars():
+                advance(s, job, "cancelled", actor=actor, reason_code="scenario_revoked")
+                cancelled.append(job.id)
+        s.flush()
+        audit.record(
+            s,
+            f"scenario.{to}",
+            actor=actor,
+            object_type="scenario",
+            object_id=sc.id,
+            detail={"reason": body.reason, "cancelled_jobs": cancelled},
+        )
+        return scenario_out(sc)
+
+
+def approve(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:
+    return _transition(rt, actor, scenario_id, "approved", ("pending",), body)
+
+
+def reject(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:
+    return _transition(rt, actor, scenario_id, "rejected", ("pending",), body)
+
+
+def revoke(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:
+    return _transition(rt, actor, scenario_id, "revoked", ("pending", "approved"), body)
+
+
+def visible(s: Session, actor: User, scenario_id: str) -> Scenario:
+    """Operators see only their own scenarios; others' are simply not found."""
+    sc = s.get(Scenario, scenario_id)
+    if sc is None:
+        raise SandboxError(ErrorCode.not_found, kind="scenario")
+    if not has_role(actor, Role.admin, Role.reviewer, Role.auditor) and sc.operator_id != actor.id:
+        raise SandboxError(ErrorCode.not_found, kind="scenario")
+    return sc
+
+
+def get(rt: Runtime, actor: User, scenario_id: str) -> ScenarioOut:
+    require(actor, Role.operator, Role.admin, Role.reviewer, Role.auditor)
+    with rt.catalog.session() as s:
+        return scenario_out(visible(s, actor, scenario_id))
+
+
+def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) -> Page[ScenarioOut]:
+    require(actor, Role.operator, Role.admin, Role.reviewer, Role.auditor)
+    with rt.catalog.session() as s:
+        q = select(Scenario).order_by(Scenario.id).limit(limit + 1)
+        if cursor:
+            q = q.where(Scenario.id > cursor)
+        if not has_role(actor, Role.admin, Role.reviewer, Role.auditor):
+            q = q.where(Scenario.operator_id == actor.id)
+        rows = list(s.execute(q).scalars())
+        return Page(
+            items=[scenario_out(r) for r in rows[:limit]],
+            next_cursor=rows[limit - 1].id if len(rows) > limit else None,
+        )

@@ -1,0 +1,65 @@
+"""One Settings object, built once at start and passed down. The only place the environment is read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set as `SANDBOX_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".sandbox"), description="Data directory: catalog, vault, jobs, releases."
+    )
+    database_url: str | None = Field(
+        default=None, description="Catalog database URL; default is a SQLite file in `home`."
+    )
+    workspace_backend: str = Field(
+        default="process", description="Workspace isolation: `process` (own process, rlimits) or `inprocess`."
+    )
+    workspace_memory_mb: int = Field(default=2048, description="DuckDB memory limit per workspace (MiB).")
+    workspace_threads: int = Field(default=2, description="DuckDB threads per workspace.")
+    workspace_timeout_s: float = Field(default=300.0, description="Wall-clock limit for one job's query.")
+    worker_threads: int = Field(default=2, description="Jobs run at once by the in-process dispatcher.")
+    classify_sample_rows: int = Field(default=200, description="Values per column scanned for PII.")
+    max_upload_mb: int = Field(default=2048, description="Largest accepted upload (MiB).")
+    bundle_path: Path | None = Field(
+        default=None, description="Policy bundle YAML; default is the shipped one."
+    )
+
+    def resolved_home(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    def catalog_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home() / 'catalog.sqlite3'}"
+
+    @property
+    def vault_dir(self) -> Path:
+        return self.resolved_home() / "vault"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.resolved_home() / "jobs"
+
+    @property
+    def releases_dir(self) -> Path:
+        return self.resolved_home() / "releases"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.resolved_home() / "tmp"
+
+    @property
+    def nlp_dir(self) -> Path:
+        return self.resolved_home() / "nlp"
+
+    def ensure_dirs(self) -> None:
+        for d in (self.resolved_home(), self.vault_dir, self.jobs_dir, self.releases_dir, self.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True)

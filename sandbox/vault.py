@@ -1,0 +1,79 @@
+"""The vault: immutable, versioned Parquet files with their sha256.
+
+A version is written to a temporary file first and moved into place only when complete, so a failed
+registration leaves nothing behind. Files are made read-only once in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    relative_path: str
+    path: Path
+    sha256: str
+    bytes: int
+    rows: int
+    schema: pa.Schema
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Vault:
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
+
+    def path_of(self, relative_path: str) -> Path:
+        return self.root / relative_path
+
+    def write_staged(self, reader: pa.RecordBatchReader) -> Path:
+        """Stream batches into a staged Parquet file (row groups of ~1M rows for fast scans)."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        staged = self.tmp / f"staged-{uuid.uuid4().hex}.parquet"
+        try:
+            with pq.ParquetWriter(staged, reader.schema, compression="zstd") as writer:
+                for batch in reader:
+                    writer.write_batch(batch, row_group_size=1 << 20)
+        except BaseException:
+            staged.unlink(missing_ok=True)
+            raise
+        return staged
+
+    def commit(self, staged: Path, dataset_id: str, version: int) -> StoredVersion:
+        """Move a staged file to its immutable place and hash it."""
+        rel = f"{dataset_id}/v{version}/data.parquet"
+        dest = self.root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            raise FileExistsError(rel)
+        digest = sha256_file(staged)
+        meta = pq.ParquetFile(staged).metadata
+        schema = pq.read_schema(staged)
+        os.replace(staged, dest)
+        dest.chmod(0o444)
+        return StoredVersion(rel, dest, digest, dest.stat().st_size, meta.num_rows, schema)
+
+    def discard(self, dataset_id: str, version: int) -> None:
+        """Remove a version whose catalog transaction failed (never one that was recorded)."""
+        d = self.root / dataset_id / f"v{version}"
+        if d.exists():
+            for p in d.iterdir():
+                p.chmod(0o644)
+            shutil.rmtree(d)

@@ -1,0 +1,143 @@
+"""The gate's fixture: the `residents` grant (and a Chinese-named table), and public DuckDB data for it.
+
+Two variants: `one` has one row per resident and records `max_rows_per_unit=1`, so the rewrite counts
+units with COUNT(*); `many` repeats residents and records nothing, so it counts distinct units.
+The data is generated, public and small; DuckDB serves it through a view holding only the granted,
+non-hidden columns, as the workspace does, so a rewrite that touched anything else would fail.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections.abc import Iterator
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from policies.gate.plan import ColumnGrant, GateContext, TableGrant
+from policies.levels import ColumnLevel
+
+ROWS = 300
+DISTRICTS = ["Dongcheng", "Xicheng", "Chaoyang", "Haidian", "Daxing", None]
+CN_DISTRICTS = ["东城", "西城", "朝阳", "海淀"]
+
+RESIDENT_LEVELS = {
+    "resident_id": ColumnLevel.join_key,
+    "name": ColumnLevel.hidden,
+    "phone": ColumnLevel.hidden,
+    "district": ColumnLevel.group,
+    "sex": ColumnLevel.group,
+    "age": ColumnLevel.aggregate,
+    "income": ColumnLevel.aggregate,
+    "birth_date": ColumnLevel.compare,
+    "year": ColumnLevel.public,
+}
+CN_LEVELS = {
+    "身份证号": ColumnLevel.join_key,
+    "姓名": ColumnLevel.hidden,
+    "区": ColumnLevel.group,
+    "收入": ColumnLevel.aggregate,
+}
+
+
+def _grant(name: str, levels: dict[str, ColumnLevel], unit: str, max_rows: int | None) -> TableGrant:
+    columns = {
+        column: ColumnGrant(column, level, ("Dongcheng", "Xicheng") if column == "district" else None)
+        for column, level in levels.items()
+    }
+    return TableGrant(
+        name=name,
+        dataset_id=f"ds-{name}",
+        columns=columns,
+        all_columns=frozenset(levels) | {"secret_col"},
+        privacy_unit=unit,
+        max_rows_per_unit=max_rows,
+    )
+
+
+def gate_context(rows_per_unit: str = "one") -> GateContext:
+    max_rows = 1 if rows_per_unit == "one" else None
+    return GateContext(
+        tables={
+            "residents": _grant("residents", RESIDENT_LEVELS, "resident_id", max_rows),
+            "居民": _grant("居民", CN_LEVELS, "身份证号", max_rows),
+        }
+    )
+
+
+def _residents(rng: random.Random, units: int) -> pa.Table:
+    ids = (
+        [f"R{i:04d}" for i in range(ROWS)]
+        if units == ROWS
+        else [f"R{rng.randrange(units):04d}" for _ in range(ROWS)]
+    )
+
+    def maybe(value: int) -> int | None:
+        return None if rng.random() < 0.08 else value
+
+    return pa.table(
+        {
+            "resident_id": ids,
+            "name": [f"Name {i}" for i in range(ROWS)],
+            "phone": [f"1380000{i:04d}" for i in range(ROWS)],
+            "district": [rng.choice(DISTRICTS) for _ in range(ROWS)],
+            "sex": [rng.choice(["F", "M"]) for _ in range(ROWS)],
+            "age": pa.array([maybe(rng.randrange(18, 90)) for _ in range(ROWS)], pa.int32()),
+            "income": pa.array([maybe(rng.randrange(0, 200_000)) for _ in range(ROWS)], pa.int64()),
+            "birth_date": [
+                datetime.date(1940, 1, 1) + datetime.timedelta(days=rng.randrange(25_000))
+                for _ in range(ROWS)
+            ],
+            "year": pa.array([rng.randrange(2018, 2024) for _ in range(ROWS)], pa.int32()),
+            "secret_col": ["s" for _ in range(ROWS)],
+        }
+    )
+
+
+def _chinese(rng: random.Random, units: int) -> pa.Table:
+    ids = [f"1101{rng.randrange(units) if units < ROWS else i:014d}" for i in range(ROWS)]
+    return pa.table(
+        {
+            "身份证号": ids,
+            "姓名": [f"姓名{i}" for i in range(ROWS)],
+            "区": [rng.choice(CN_DISTRICTS) for _ in range(ROWS)],
+            "收入": pa.array(
+                [None if rng.random() < 0.1 else rng.randrange(50_000) for _ in range(ROWS)], pa.int64()
+            ),
+            "secret_col": ["s" for _ in range(ROWS)],
+        }
+    )
+
+
+def _connect(rows_per_unit: str) -> duckdb.DuckDBPyConnection:
+    rng = random.Random(20240531)
+    units = ROWS if rows_per_unit == "one" else 120
+    connection = duckdb.connect()
+    connection.execute("SET threads = 1")
+    ctx = gate_context(rows_per_unit)
+    for raw, data in (("raw_residents", _residents(rng, units)), ("raw_cn", _chinese(rng, units))):
+        connection.from_arrow(data).create(raw)
+    for raw, grant in (("raw_residents", ctx.tables["residents"]), ("raw_cn", ctx.tables["居民"])):
+        visible = ", ".join(f'"{c.name}"' for c in grant.columns.values() if c.level != ColumnLevel.hidden)
+        connection.execute(f'CREATE VIEW "{grant.name}" AS SELECT {visible} FROM {raw}')
+    return connection
+
+
+@pytest.fixture(scope="session")
+def databases() -> Iterator[dict[str, duckdb.DuckDBPyConnection]]:
+    connections = {variant: _connect(variant) for variant in ("one", "many")}
+    yield connections
+    for connection in connections.values():
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def ctx() -> GateContext:
+    return gate_context()
+
+
+@pytest.fixture(scope="session")
+def contexts() -> dict[str, GateContext]:
+    return {variant: gate_context(variant) for variant in ("one", "many")}

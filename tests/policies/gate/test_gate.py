@@ -1,0 +1,284 @@
+"""The gate, driven by its case files: allowed queries are rewritten and executed, refused ones say why."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+import sqlglot
+from sqlglot import exp
+
+import policies.gate
+from policies.gate import Decision, check
+from policies.gate.plan import GateContext, OutputKind, Plan, TableGrant
+from policies.gate.reasons import ReasonCode
+from policies.levels import ColumnLevel
+
+CASES = Path(__file__).parent / "cases"
+
+
+@dataclass(frozen=True)
+class Case:
+    title: str
+    options: dict[str, str]
+    statements: tuple[str, ...]
+
+
+def load(name: str) -> list[Case]:
+    """Cases start at `-- title:` lines; `-- key: value` lines right after it are options; then SQL
+    statements, each ended by `;` at the end of a line (so `SELECT 1; SELECT 2;` is one statement)."""
+    text = (CASES / name).read_text(encoding="utf-8")
+    parts = re.split(r"^-- title:[ \t]*(.+?)[ \t]*$", text, flags=re.MULTILINE)
+    cases = []
+    for title, body in zip(parts[1::2], parts[2::2], strict=True):
+        lines = body.strip("\n").splitlines()
+        options = {}
+        while lines and (option := re.fullmatch(r"--[ \t]*(\w+):[ \t]*(.*)", lines[0].strip())):
+            options[option[1]] = option[2].strip()
+            lines.pop(0)
+        sql = "\n".join(lines) + "\n"
+        statements = tuple(s.strip() for s in re.split(r";[ \t]*\n", sql) if s.strip())
+        cases.append(Case(title, options, statements))
+    titles = [case.title for case in cases]
+    assert len(titles) == len(set(titles)), "case titles must be unique"
+    return cases
+
+
+ALLOWED = load("allowed.sql")
+REJECTED = load("rejected.sql")
+
+
+def _normal(sql: str) -> str:
+    return sqlglot.parse_one(sql, read="duckdb").sql(dialect="duckdb", identify=True)
+
+
+def _grant(ctx: GateContext, plan: Plan) -> TableGrant:
+    return ctx.tables[plan.tables[0].lower()]
+
+
+def test_case_files_are_big_enough() -> None:
+    assert len(ALLOWED) >= 15 and len(REJECTED) >= 35
+    assert all(len(case.statements) == 2 for case in ALLOWED)
+    assert all(len(case.statements) == 1 and "expect" in case.options for case in REJECTED)
+
+
+def test_every_reason_code_has_a_rejected_case() -> None:
+    expected = {code.strip() for case in REJECTED for code in case.options["expect"].split(",")}
+    assert expected <= set(ReasonCode)
+    assert set(ReasonCode) - expected == {ReasonCode.internal_error}  # tested below, by breaking a pass
+
+
+@pytest.mark.parametrize("case", ALLOWED, ids=[case.title for case in ALLOWED])
+def test_allowed_case_is_rewritten_and_agrees_with_the_original(
+    case: Case, contexts: dict[str, GateContext], databases: dict[str, duckdb.DuckDBPyConnection]
+) -> None:
+    sql, expected = case.statements
+    variant = case.options.get("rows_per_unit", "one")
+    decision = check(sql, contexts[variant])
+    assert decision.allowed, [reason.to_dict() for reason in decision.reasons]
+    assert decision.reasons == ()
+    plan = decision.plan
+    assert plan is not None
+    assert _normal(plan.sql) == _normal(expected)
+
+    connection = databases[variant]
+    original = connection.execute(sql).fetchall()
+    result = connection.execute(plan.sql)
+    names = [column[0] for column in result.description]
+    rows = result.fetchall()
+    width = len(plan.outputs)
+    assert names[:width] == [output.name for output in plan.outputs]
+    assert names[width] == plan.group_units_column == "__units"
+    assert names[width + 1 :] == [
+        output.units_column
+        for output in plan.outputs
+        if output.units_column is not None and output.units_column != plan.group_units_column
+    ]
+    cells = [row[:width] for row in rows]
+    if sqlglot.parse_one(sql, read="duckdb").args.get("order") is not None:
+        assert cells == original
+    else:
+        assert sorted(cells, key=repr) == sorted(original, key=repr)
+    _assert_units_match_brute_force(sql, plan, names, rows, connection, _grant(contexts[variant], plan))
+    visible = {
+        name
+        for name, column in _grant(contexts[variant], plan).columns.items()
+        if column.level != ColumnLevel.hidden
+    }
+    assert set(plan.columns_used[plan.tables[0]]) <= visible
+
+
+def _assert_units_match_brute_force(
+    sql: str,
+    plan: Plan,
+    names: list[str],
+    rows: list[tuple[object, ...]],
+    connection: duckdb.DuckDBPyConnection,
+    grant: TableGrant,
+) -> None:
+    """Recount each group's distinct privacy units in Python from the filtered raw rows."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    group = tree.args.get("group")
+    keys = [key.copy() for key in group.expressions] if group is not None else []
+    by_index = {i: output for i, output in enumerate(plan.outputs)}
+    companions = [name for name in names[len(plan.outputs) + 1 :]]
+    sources = [by_index[int(name.rsplit("_", 1)[1])].source_column for name in companions]
+    raw = tree.copy()
+    for clause in ("group", "order", "limit"):
+        raw.set(clause, None)
+    unit = exp.column(grant.privacy_unit, quoted=True)
+    raw.set("expressions", [*keys, unit, *(exp.column(source, quoted=True) for source in sources)])
+    groups: dict[tuple[object, ...], list[set[object]]] = defaultdict(
+        lambda: [set() for _ in range(len(sources) + 1)]
+    )
+    if not keys:
+        groups[()]  # one row even when nothing matches
+    for row in connection.execute(raw.sql(dialect="duckdb")).fetchall():
+        units = groups[row[: len(keys)]]
+        units[0].add(row[len(keys)])
+        for index, value in enumerate(row[len(keys) + 1 :]):
+            if value is not None:
+                units[index + 1].add(row[len(keys)])
+    expected = {key: tuple(len(units) for units in counted) for key, counted in groups.items()}
+    width = len(plan.outputs)
+    actual = [tuple(row[width:]) for row in rows]
+
+    key_names = [key.name.lower() for key in keys]
+    positions = [
+        next(
+            (
+                i
+                for i, o in enumerate(plan.outputs)
+                if o.kind is OutputKind.group and o.source_column.lower() == name
+            ),
+            None,
+        )
+        for name in key_names
+    ]
+    if None not in positions:
+        for row, counts in zip(rows, actual, strict=True):
+            assert counts == expected[tuple(row[i] for i in positions)]
+    else:
+        missing = Counter(actual) - Counter(expected.values())
+        assert not missing
+        if tree.args.get("limit") is None:
+            assert Counter(actual) == Counter(expected.values())
+
+
+@pytest.mark.parametrize("case", REJECTED, ids=[case.title for case in REJECTED])
+def test_rejected_case_gives_every_reason(case: Case, contexts: dict[str, GateContext]) -> None:
+    (sql,) = case.statements
+    decision = check(sql, contexts[case.options.get("rows_per_unit", "one")])
+    assert not decision.allowed and decision.plan is None
+    expected = {ReasonCode(code.strip()) for code in case.options["expect"].split(",")}
+    assert {reason.code for reason in decision.reasons} == expected, [r.to_dict() for r in decision.reasons]
+    assert len(set(decision.reasons)) == len(decision.reasons)
+    for reason in decision.reasons:
+        body = reason.to_dict()
+        assert set(body) == {"code", "construct", "position", "hint", "message"}
+        assert body["hint"].endswith(".") and body["construct"]
+        assert body["position"] is None or set(body["position"]) == {"line", "column"}
+
+
+def test_hidden_column_in_where_is_placed_at_its_line_and_column(ctx: GateContext) -> None:
+    decision = check("SELECT COUNT(*) AS n\nFROM residents\nWHERE  name = 'Zhang San'", ctx)
+    (reason,) = decision.reasons
+    assert reason.code is ReasonCode.hidden_column
+    assert reason.position == (3, 8)
+    assert reason.to_dict() == {
+        "code": "hidden_column",
+        "construct": "name",
+        "position": {"line": 3, "column": 8},
+        "hint": reason.hint,
+        "message": "column 'name' is hidden and cannot be used anywhere",
+    }
+
+
+def test_function_is_placed_at_its_name(ctx: GateContext) -> None:
+    (reason,) = check("SELECT district, max( income ) FROM residents GROUP BY district", ctx).reasons
+    assert (reason.code, reason.construct, reason.position) == (
+        ReasonCode.aggregate_not_allowed,
+        "MAX",
+        (1, 18),
+    )
+
+
+def test_parse_error_keeps_position_but_not_the_text(ctx: GateContext) -> None:
+    decision = check("SELECT COUNT(*)\nFROM residents WHERE district = = 'SECRET-PARSE'", ctx)
+    (reason,) = decision.reasons
+    assert reason.code is ReasonCode.parse_error and reason.position is not None
+    assert reason.position[0] == 2
+    assert "SECRET-PARSE" not in str(reason.to_dict())
+
+
+@pytest.mark.parametrize("sql", ["", "   ", "-- only a comment\n", ";", ";;\n;", "'unterminated"])
+def test_empty_or_broken_text_is_a_parse_error(sql: str, ctx: GateContext) -> None:
+    assert [reason.code for reason in check(sql, ctx).reasons] == [ReasonCode.parse_error]
+
+
+def test_reasons_across_passes_are_all_reported(ctx: GateContext) -> None:
+    sql = (
+        "SELECT name, MIN(age) FROM residents WHERE income > 5 GROUP BY 1 HAVING COUNT(*) > 1 "
+        "LIMIT 1 OFFSET 2"
+    )
+    codes = Counter(reason.code for reason in check(sql, ctx).reasons)
+    assert codes == {
+        ReasonCode.hidden_column: 1,
+        ReasonCode.raw_projection: 1,
+        ReasonCode.aggregate_not_allowed: 1,
+        ReasonCode.level_violation: 1,
+        ReasonCode.construct_not_allowed: 3,  # HAVING, OFFSET, GROUP BY ordinal
+    }
+
+
+def test_plan_describes_outputs_and_their_unit_counts(contexts: dict[str, GateContext]) -> None:
+    sql = (
+        "SELECT district, COUNT(*), SUM(income) AS total, AVG(age), COUNT(DISTINCT resident_id) "
+        "FROM residents GROUP BY district"
+    )
+    plan = check(sql, contexts["many"]).plan
+    assert plan is not None
+    assert [(o.name, o.kind, o.source_column, o.units_column) for o in plan.outputs] == [
+        ("district", OutputKind.group, "district", None),
+        ("count", OutputKind.count, None, "__units"),
+        ("total", OutputKind.sum, "income", "__units_2"),
+        ("avg_age", OutputKind.avg, "age", "__units_3"),
+        ("count_distinct_resident_id", OutputKind.count_units, "resident_id", "__units"),
+    ]
+    assert plan.tables == ("residents",) and plan.group_units_column == "__units"
+    assert plan.columns_used == {"residents": ("age", "district", "income", "resident_id")}
+
+
+def test_one_row_per_unit_counts_rows_instead_of_distinct_units(contexts: dict[str, GateContext]) -> None:
+    sql = "SELECT district, SUM(income) FROM residents GROUP BY district"
+    one, many = (check(sql, contexts[variant]).plan for variant in ("one", "many"))
+    assert one is not None and many is not None
+    assert "DISTINCT" not in one.sql and 'COUNT("residents"."income") AS "__units_1"' in one.sql
+    assert 'COUNT(DISTINCT "residents"."resident_id") AS "__units"' in many.sql
+    assert one.columns_used == {"residents": ("district", "income")}
+
+
+def test_internal_failure_refuses_the_query(ctx: GateContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(tree: exp.Select, scope: object) -> tuple[exp.Select, list[object]]:
+        raise RuntimeError("a bug in a pass")
+
+    monkeypatch.setattr(policies.gate, "PASSES", (broken,))
+    decision = check("SELECT COUNT(*) FROM residents", ctx)
+    assert decision == Decision(False, decision.reasons, None)
+    assert [reason.code for reason in decision.reasons] == [ReasonCode.internal_error]
+
+
+def test_doctests_in_the_gate_pass() -> None:
+    names = ["policies.gate"] + [
+        f"policies.gate.{module.name}" for module in pkgutil.iter_modules(policies.gate.__path__)
+    ]
+    results = {name: doctest.testmod(importlib.import_module(name)) for name in names}
+    assert all(result.failed == 0 for result in results.values()), results
+    assert results["policies.gate"].attempted > 0

@@ -1,0 +1,230 @@
+"""Properties of the gate under generated input: it never raises, and never echoes a string literal."""
+
+from __future__ import annotations
+
+import json
+
+import duckdb
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.gate import Decision, check
+from policies.gate.plan import GateContext
+
+SECRET = "SECRET-XYZ"
+
+# Words an operator might type, including the secret as a string literal in every position it fits.
+WORDS = [
+    "SELECT",
+    "FROM",
+    "WHERE",
+    "GROUP",
+    "BY",
+    "ORDER",
+    "LIMIT",
+    "OFFSET",
+    "HAVING",
+    "AS",
+    "AND",
+    "OR",
+    "NOT",
+    "IN",
+    "IS",
+    "NULL",
+    "LIKE",
+    "BETWEEN",
+    "DISTINCT",
+    "JOIN",
+    "ON",
+    "WITH",
+    "UNION",
+    "OVER",
+    "CAST",
+    "DATE",
+    "TIMESTAMP",
+    "COPY",
+    "ATTACH",
+    "TO",
+    "COUNT",
+    "SUM",
+    "AVG",
+    "MIN",
+    "string_agg",
+    "read_csv",
+    "residents",
+    "居民",
+    "r",
+    "district",
+    "name",
+    "income",
+    "birth_date",
+    "resident_id",
+    "secret_col",
+    "区",
+    "收入",
+    "*",
+    ",",
+    ".",
+    "(",
+    ")",
+    ";",
+    "=",
+    "<",
+    ">=",
+    "<>",
+    "::",
+    "+",
+    "-",
+    "1",
+    "0",
+    "2020",
+    "'2020-01-01'",
+    "'x'",
+    f"'{SECRET}'",
+    f"'{SECRET}'",
+    f"'%{SECRET}%'",
+    '"district"',
+    "--",
+    "/*",
+    "*/",
+    "\n",
+]
+SQLISH = st.lists(st.sampled_from(WORDS), max_size=40).map(" ".join)
+
+# Refused queries with the secret where an operator would put a value.
+TEMPLATES = [
+    "SELECT name, COUNT(*) FROM residents WHERE district = {s}",
+    "SELECT COUNT(*) FROM residents WHERE name = {s}",
+    "SELECT name FROM residents WHERE district = {s}",
+    "SELECT COUNT(*) FROM residents WHERE income > {s}",
+    "SELECT COUNT(*) FROM residents WHERE district IN ({s}, 'b') AND secret_col LIKE {s}",
+    "SELECT COUNT(*) FROM residents WHERE upper(district) = {s}",
+    "SELECT COUNT(*) FROM residents WHERE birth_date < DATE {s}",
+    "SELECT COUNT(*) FROM residents WHERE birth_date < {s}::DATE",
+    "SELECT COUNT(*) AS {s} FROM residents AS {s}",
+    "SELECT COUNT(*) FROM {s}",
+    "SELECT COUNT(*) FROM read_csv({s})",
+    "SELECT {s}, COUNT(*) FROM residents GROUP BY {s} ORDER BY {s}",
+    "SELECT COUNT(*) FROM residents WHERE district = {s} = {s}",
+    "COPY residents TO {s}",
+    "ATTACH {s}",
+    "SELECT COUNT(*) FROM residents WHERE x.{s} = 1",
+    "SELECT COUNT(*) FROM residents WHERE district = {s}; SELECT {s}",
+    "SELECT COUNT(*) FROM residents WHERE district = {s} AND (",
+    "SELECT string_agg(name, {s}) FROM residents",
+    "SELECT COUNT(*) FROM residents WHERE district = {s} HAVING MAX(income) > {s}",
+]
+
+
+def _assert_consistent(decision: Decision) -> None:
+    assert isinstance(decision, Decision)
+    assert decision.allowed == (decision.plan is not None)
+    assert decision.allowed == (not decision.reasons)
+    for reason in decision.reasons:
+        json.dumps(reason.to_dict(), ensure_ascii=False)
+
+
+def _assert_no_secret(decision: Decision) -> None:
+    for reason in decision.reasons:
+        assert SECRET not in json.dumps(reason.to_dict(), ensure_ascii=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.text(max_size=200))
+def test_check_never_raises_on_any_text(ctx: GateContext, text: str) -> None:
+    _assert_consistent(check(text, ctx))
+
+
+@settings(max_examples=500, deadline=None)
+@given(sql=SQLISH)
+def test_check_never_raises_on_sql_like_text(ctx: GateContext, sql: str) -> None:
+    decision = check(sql, ctx)
+    _assert_consistent(decision)
+    _assert_no_secret(decision)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    template=st.sampled_from(TEMPLATES),
+    quote=st.sampled_from(["'{}'", "'%{}%'", "E'{}'", "$${}$$"]),
+    tail=SQLISH,
+)
+def test_reasons_never_contain_string_literals(
+    ctx: GateContext, template: str, quote: str, tail: str
+) -> None:
+    literal = quote.format(SECRET)
+    refused = check(template.format(s=literal), ctx)
+    assert not refused.allowed
+    _assert_no_secret(refused)
+    extended = check(template.format(s=literal) + " " + tail, ctx)
+    _assert_consistent(extended)
+    _assert_no_secret(extended)
+
+
+ITEMS = [
+    "district",
+    "sex",
+    "year",
+    "r.district",
+    "district AS d",
+    "COUNT(*)",
+    "COUNT(*) AS n",
+    "COUNT(DISTINCT resident_id)",
+    "SUM(income)",
+    "AVG(age) AS mean_age",
+    "SUM(r.income) AS total",
+    "income",
+    "birth_date",
+    "MIN(age)",
+    "name",
+    "COUNT(income)",
+]
+TESTS = [
+    "district = 'Haidian'",
+    "sex <> 'F'",
+    "year BETWEEN 2019 AND 2021",
+    "year NOT IN (2018, 2023)",
+    "district IS NULL",
+    "district IS NOT NULL",
+    "birth_date >= DATE '1970-01-01'",
+    "district LIKE '%cheng'",
+    "NOT (sex = 'M' OR year < 2020)",
+    "2020 <= year",
+    "income > 5",
+    "name = 'x'",
+    "district = sex",
+]
+KEYS = ["district", "sex", "year", "r.sex", "income", "birth_date"]
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> str:
+    items = draw(st.lists(st.sampled_from(ITEMS), min_size=1, max_size=4, unique=True))
+    sql = f"SELECT {', '.join(items)} FROM residents AS r"
+    tests = draw(st.lists(st.sampled_from(TESTS), max_size=3))
+    if tests:
+        sql += " WHERE " + draw(st.sampled_from([" AND ", " OR "])).join(tests)
+    keys = draw(st.lists(st.sampled_from(KEYS), max_size=3, unique=True))
+    if keys:
+        sql += " GROUP BY " + ", ".join(keys)
+    names = [item.split(" AS ")[-1] for item in items if " AS " in item] + keys
+    order = draw(st.lists(st.sampled_from(names), max_size=2, unique=True)) if names else []
+    if order:
+        sql += " ORDER BY " + ", ".join(f"{name} {draw(st.sampled_from(['ASC', 'DESC']))}" for name in order)
+    return sql
+
+
+@settings(max_examples=300, deadline=None)
+@given(sql=queries(), variant=st.sampled_from(["one", "many"]))
+def test_whatever_is_allowed_runs_and_agrees_with_the_original(
+    contexts: dict[str, GateContext], databases: dict[str, duckdb.DuckDBPyConnection], sql: str, variant: str
+) -> None:
+    decision = check(sql, contexts[variant])
+    _assert_consistent(decision)
+    if decision.plan is None:
+        return
+    connection = databases[variant]
+    original = connection.execute(sql).fetchall()
+    width = len(decision.plan.outputs)
+    rewritten = [row[:width] for row in connection.execute(decision.plan.sql).fetchall()]
+    assert sorted(rewritten, key=repr) == sorted(original, key=repr)

@@ -1,0 +1,164 @@
+from decimal import Decimal
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from policies.gate.plan import OutputColumn, OutputKind
+from policies.privacy.sdc import KEY_NOT_PUBLIC, MIN_UNITS, SUPPRESSED, SuppressedCell, apply
+
+OUTPUTS = (
+    OutputColumn("district", OutputKind.group, "district"),
+    OutputColumn("n", OutputKind.count),
+    OutputColumn("total", OutputKind.sum, "income", "__units_total"),
+    OutputColumn("mean", OutputKind.avg, "income", "__units_mean"),
+)
+AGGREGATES = [o for o in OUTPUTS if o.kind != OutputKind.group]
+DISTRICTS = ["东城", "西城", "朝阳", "海淀"]
+
+units = st.one_of(st.none(), st.integers(0, 20))
+row = st.fixed_dictionaries(
+    {
+        "district": st.one_of(st.none(), st.sampled_from(DISTRICTS)),
+        "n": st.one_of(st.none(), st.integers(-(2**40), 2**40)),
+        "total": st.one_of(st.none(), st.decimals(-10**6, 10**6, places=2)),
+        "mean": st.one_of(st.none(), st.floats(allow_nan=False)),
+        "__units": units,
+        "__units_total": units,
+        "__units_mean": units,
+    }
+)
+SCHEMA = pa.schema(
+    [
+        ("district", pa.string()),
+        ("n", pa.int64()),
+        ("total", pa.decimal128(12, 2)),
+        ("mean", pa.float64()),
+        ("__units", pa.int64()),
+        ("__units_total", pa.int64()),
+        ("__units_mean", pa.int64()),
+    ]
+)
+
+
+def cell_units(r: dict, output: OutputColumn) -> int:
+    return r[output.units_column or "__units"] or 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(row, max_size=25),
+    k=st.integers(1, 12),
+    public=st.one_of(st.none(), st.lists(st.sampled_from(DISTRICTS), unique=True)),
+)
+def test_release_properties(rows: list[dict], k: int, public: list[str] | None) -> None:
+    table = pa.Table.from_pylist(rows, schema=SCHEMA)
+    released, report = apply(table, OUTPUTS, "__units", k, {"district": public} if public is not None else None)
+
+    # exactly the operator's columns, then `suppressed`; companions never present; no row dropped
+    assert released.column_names == [o.name for o in OUTPUTS] + [SUPPRESSED]
+    assert released.num_rows == table.num_rows
+    assert [released.schema.field(o.name).type for o in OUTPUTS] == [SCHEMA.field(o.name).type for o in OUTPUTS]
+
+    for i, (before, after) in enumerate(zip(rows, released.to_pylist(), strict=True)):
+        group_units = before["__units"] or 0
+        hit = [o.name for o in AGGREGATES if cell_units(before, o) < k or group_units < k]
+        marked = bool(hit) or group_units < k
+        assert after[SUPPRESSED] is marked
+        for o in AGGREGATES:
+            if o.name in hit:
+                assert after[o.name] is None  # no cell under k units survives
+            else:
+                assert after[o.name] == before[o.name]  # everything else is untouched
+        key_kept = not marked or (before["district"] in (public or []))
+        assert after["district"] == (before["district"] if key_kept else None)
+        listed = {c.column for c in report.suppressed if c.row == i}
+        assert set(hit) <= listed
+
+    assert report.rows == len(rows) and report.cells == len(rows) * len(AGGREGATES)
+    assert report.suppressed_rows == sum(released.column(SUPPRESSED).to_pylist())
+    assert report.suppressed_cells == sum(1 for c in report.suppressed if c.rule == MIN_UNITS)
+    assert report.nulled_keys == sum(1 for c in report.suppressed if c.rule == KEY_NOT_PUBLIC)
+
+
+def table_of(**columns: list) -> pa.Table:
+    return pa.table(columns)
+
+
+def test_small_group_row_is_blanked_and_marked_not_dropped() -> None:
+    t = table_of(district=["东城", "某村"], n=[120, 2], __units=[120, 2])
+    released, report = apply(t, OUTPUTS[:2], "__units", k=10)
+    assert released.to_pylist() == [
+        {"district": "东城", "n": 120, "suppressed": False},
+        {"district": None, "n": None, "suppressed": True},
+    ]
+    assert report.suppressed == (SuppressedCell(1, "district", KEY_NOT_PUBLIC), SuppressedCell(1, "n", MIN_UNITS))
+    assert (report.cells, report.suppressed_cells, report.suppressed_rows, report.nulled_keys) == (2, 1, 1, 1)
+
+
+def test_a_cell_with_few_units_is_suppressed_even_in_a_large_group() -> None:
+    t = table_of(
+        district=["东城"], n=[50], total=[Decimal("1234.50")], mean=[3.5],
+        __units=[50], __units_total=[3], __units_mean=[50],
+    )
+    released, report = apply(t, OUTPUTS, "__units", k=10, public_keys={"district": ["东城"]})
+    assert released.to_pylist() == [{"district": "东城", "n": 50, "total": None, "mean": 3.5, "suppressed": True}]
+    assert report.suppressed == (SuppressedCell(0, "total", MIN_UNITS),)
+
+
+def test_public_keys_are_compared_as_text() -> None:
+    outputs = (OutputColumn("age_band", OutputKind.group), OutputColumn("n", OutputKind.count))
+    t = table_of(age_band=[3, 4], n=[1, 1], __units=[1, 1])
+    released, _ = apply(t, outputs, "__units", k=5, public_keys={"age_band": ["3"]})
+    assert released.column("age_band").to_pylist() == [3, None]
+    assert released.schema.field("age_band").type == pa.int64()
+
+
+def test_missing_unit_count_counts_as_zero_units() -> None:
+    t = table_of(district=["东城"], n=[100], __units=pa.array([None], pa.int64()))
+    released, _ = apply(t, OUTPUTS[:2], "__units", k=1)
+    assert released.column("n").to_pylist() == [None]
+
+
+def test_rows_without_aggregates_are_still_checked() -> None:
+    t = table_of(district=["东城", "某村"], __units=[30, 1])
+    released, report = apply(t, OUTPUTS[:1], "__units", k=10)
+    assert released.to_pylist() == [
+        {"district": "东城", "suppressed": False},
+        {"district": None, "suppressed": True},
+    ]
+    assert (report.cells, report.suppressed_rows) == (0, 1)
+
+
+def test_report_never_carries_values_or_unit_counts() -> None:
+    t = table_of(district=["秘密村"], n=[987654321], __units=[7777])
+    released, report = apply(t, OUTPUTS[:2], "__units", k=10_000)
+    text = repr(report) + repr(report.to_dict())
+    for secret in ("987654321", "7777", "秘密村"):
+        assert secret not in text
+    assert report.to_dict()["suppressed"] == [
+        {"row": 0, "column": "district", "rule": KEY_NOT_PUBLIC},
+        {"row": 0, "column": "n", "rule": MIN_UNITS},
+    ]
+    assert released.column("n").type == pa.int64()
+
+
+def test_empty_result_is_released_empty() -> None:
+    t = pa.Table.from_pylist([], schema=SCHEMA)
+    released, report = apply(t, OUTPUTS, "__units", k=10)
+    assert released.num_rows == 0 and released.column_names[-1] == SUPPRESSED
+    assert report.suppressed == ()
+
+
+@pytest.mark.parametrize(
+    ("table", "outputs", "k"),
+    [
+        (table_of(district=["a"], n=[1], __units=[1]), OUTPUTS, 5),  # companions missing
+        (table_of(district=["a"], n=[1], __units=[1]), OUTPUTS[:2], 0),  # k below 1
+        (table_of(suppressed=[1], __units=[1]), (OutputColumn("suppressed", OutputKind.count),), 5),
+    ],
+)
+def test_inputs_that_do_not_fit_the_plan_are_refused(table: pa.Table, outputs: tuple, k: int) -> None:
+    with pytest.raises(ValueError):
+        apply(table, outputs, "__units", k)
