@@ -172,6 +172,7 @@ def _version_row(
         bytes=stored.bytes,
         rows=stored.rows,
         max_rows_per_unit=max_rows,
+        null_columns=list(stored.null_columns),
         source_format=fmt,
         created_by=actor.id,
         created_at=now,

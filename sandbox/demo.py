@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow.csv as pacsv
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from sandbox.auth import Role, add_user
@@ -94,14 +102,18 @@ def _run(settings: Settings, rows: int, console: Console) -> int:
     console.print("Users: source unit, admin, operator, reviewer, auditor (tokens shown once, stored hashed)")
     csv_path = settings.resolved_home() / "residents.csv"
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=console
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         gen = progress.add_task(f"Generating {rows:,} synthetic residents", total=rows)
         table = residents(rows)
-        progress.update(gen, completed=rows)
-        import pyarrow.csv as pacsv
-
-        pacsv.write_csv(table, csv_path)
+        with pacsv.CSVWriter(csv_path, table.schema) as writer:
+            for batch in table.to_batches(max_chunksize=10_000):
+                writer.write_batch(batch)
+                progress.advance(gen, batch.num_rows)
     with BackgroundServer(settings) as url:
         console.print(f"Server listening on {url}")
         clients = {
@@ -201,8 +213,7 @@ def _run(settings: Settings, rows: int, console: Console) -> int:
         started = time.perf_counter()
         job = _check(op.post("/v1/jobs", json={"scenario_id": sc["id"], "sql": MAIN_JOB, "mode": "sdc"}), 202)
         while job["state"] in ("queued", "running", "checking"):
-            time.sleep(0.05)
-            job = _check(op.get(f"/v1/jobs/{job['id']}"), 200)
+            job = _check(op.get(f"/v1/jobs/{job['id']}", params={"wait": 10}), 200)
         elapsed = time.perf_counter() - started
         if job["state"] != "pending_review":
             console.print(f"[red]job ended {job['state']} ({job['reason_code']})[/red]")

@@ -10,6 +10,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -87,9 +88,11 @@ def advance(
     )
 
 
-def plan_to_dict(plan: Plan) -> dict[str, Any]:
+def plan_to_dict(plan: Plan, versions: Mapping[str, int]) -> dict[str, Any]:
+    """The plan as stored with the job, with the dataset versions it was checked against."""
     d = dataclasses.asdict(plan)
     d["columns_used"] = {k: list(v) for k, v in plan.columns_used.items()}
+    d["dataset_versions"] = dict(versions)
     return d
 
 
@@ -113,16 +116,23 @@ class GrantedTable:
     grant: TableGrant
 
 
-def granted_tables(s: Session, sc: Scenario) -> dict[str, GrantedTable]:
-    """The scenario's datasets as the gate sees them: granted columns at their current level."""
+def granted_tables(
+    s: Session, sc: Scenario, versions: Mapping[str, int] | None = None
+) -> dict[str, GrantedTable]:
+    """The scenario's datasets as the gate sees them: granted columns at their current level.
+
+    `versions` pins the dataset versions a job was checked against, so a version added between
+    submission and run cannot change what the plan's shortcuts (one row per unit, no NULLs) assume.
+    """
     out: dict[str, GrantedTable] = {}
     for dataset_id, cols in sc.grants.items():
         ds = s.get(Dataset, dataset_id)
         if ds is None:
             continue
+        version = (versions or {}).get(ds.id, ds.current_version)
         ver = s.execute(
             select(DatasetVersion).where(
-                DatasetVersion.dataset_id == ds.id, DatasetVersion.version == ds.current_version
+                DatasetVersion.dataset_id == ds.id, DatasetVersion.version == version
             )
         ).scalar_one()
         all_cols = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
@@ -131,6 +141,7 @@ def granted_tables(s: Session, sc: Scenario) -> dict[str, GrantedTable]:
                 name,
                 ColumnLevel(all_cols[name].level),
                 tuple(all_cols[name].public_keys) if all_cols[name].public_keys else None,
+                nullable=name in ver.null_columns,
             )
             for name in cols
             if name in all_cols
@@ -213,7 +224,9 @@ def submit(rt: Runtime, actor: User, body: JobIn) -> Submitted:
             mode=body.mode,
             state=JobState.queued if decision.allowed else JobState.gate_rejected,
             reason_code=None if decision.allowed else "gate_rejected",
-            plan=plan_to_dict(decision.plan) if decision.plan else None,
+            plan=plan_to_dict(decision.plan, {t.dataset.id: t.version.version for t in tables.values()})
+            if decision.plan
+            else None,
             gate_report=[r.to_dict() for r in decision.reasons],
             check_report=None,
             created_at=now,
@@ -252,10 +265,21 @@ def _visible_job(s: Session, actor: User, job_id: str) -> Job:
     return job
 
 
-def get(rt: Runtime, actor: User, job_id: str) -> JobOut:
+RUNNING_STATES = (JobState.queued, JobState.running, JobState.checking)
+
+
+def get(rt: Runtime, actor: User, job_id: str, wait_s: float = 0.0) -> JobOut:
+    """A job's status; with `wait_s`, a long poll that answers as soon as the job leaves the running
+    states (in-process wake-ups, with a 250 ms re-read for jobs run by other processes)."""
     require(actor, Role.operator, Role.reviewer, Role.auditor, Role.admin)
-    with rt.catalog.session() as s:
-        return job_out(s, _visible_job(s, actor, job_id))
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        with rt.catalog.session() as s:
+            out = job_out(s, _visible_job(s, actor, job_id))
+        remaining = deadline - time.monotonic()
+        if out.state not in RUNNING_STATES or remaining <= 0:
+            return out
+        rt.wait_job_change(min(remaining, 0.25))
 
 
 def list_(
@@ -321,7 +345,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
         sc = s.get(Scenario, job.scenario_id)
         assert sc is not None and job.plan is not None
         plan = plan_from_dict(job.plan)
-        tables = granted_tables(s, sc)
+        tables = granted_tables(s, sc, job.plan.get("dataset_versions"))
         used = [tables[name.lower()] for name in plan.tables]
         views = tuple(
             ViewSpec(
@@ -382,7 +406,8 @@ def _step(rt: Runtime, job_id: str, to: str) -> bool:
         if job is None or to not in TRANSITIONS.get(job.state, frozenset()):
             return False
         advance(s, job, to, actor=None)
-        return True
+    rt.job_changed()
+    return True
 
 
 def _finish(
@@ -402,6 +427,7 @@ def _finish(
             reason_code=reason_code,
             detail={"sdc": check_report.get("sdc", {}).get("suppressed_cells")},
         )
+    rt.job_changed()
 
 
 def discard_outputs(rt: Runtime, job_id: str) -> None:

@@ -36,6 +36,16 @@ class Runtime:
         self._analyzer: AnalyzerEngine | None = None
         self._analyzer_lock = threading.Lock()
         self.dispatcher: Dispatcher | None = None
+        self._job_changed = threading.Condition()
+
+    def job_changed(self) -> None:
+        """Wake requests waiting on a job's state (long polls); called after each commit."""
+        with self._job_changed:
+            self._job_changed.notify_all()
+
+    def wait_job_change(self, timeout: float) -> None:
+        with self._job_changed:
+            self._job_changed.wait(timeout)
 
     def analyzer(self) -> AnalyzerEngine:
         """Presidio over a blank spaCy pipeline on disk, built on first use (about a second)."""

@@ -25,6 +25,7 @@ class StoredVersion:
     bytes: int
     rows: int
     schema: pa.Schema
+    null_columns: tuple[str, ...]  # columns that may hold NULL (statistics say so, or are missing)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -33,6 +34,18 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def null_columns(meta: pq.FileMetaData, schema: pa.Schema) -> tuple[str, ...]:
+    """Columns whose row-group statistics report NULLs, or give no null count (then assume some)."""
+    out: list[str] = []
+    for i, name in enumerate(schema.names):
+        for rg in range(meta.num_row_groups):
+            stats = meta.row_group(rg).column(i).statistics
+            if stats is None or not stats.has_null_count or stats.null_count > 0:
+                out.append(name)
+                break
+    return tuple(out)
 
 
 class Vault:
@@ -68,7 +81,8 @@ class Vault:
         schema = pq.read_schema(staged)
         os.replace(staged, dest)
         dest.chmod(0o444)
-        return StoredVersion(rel, dest, digest, dest.stat().st_size, meta.num_rows, schema)
+        nulls = null_columns(meta, schema)
+        return StoredVersion(rel, dest, digest, dest.stat().st_size, meta.num_rows, schema, nulls)
 
     def discard(self, dataset_id: str, version: int) -> None:
         """Remove a version whose catalog transaction failed (never one that was recorded)."""

@@ -7,7 +7,9 @@ privacy units behind each row and each aggregate cell for the privacy layer's th
 Why `COUNT(*)` may stand in for `COUNT(DISTINCT unit)`: when the dataset has at most one row per unit,
 each row in a group is a different unit, so the two counts are equal; likewise `COUNT(x)` counts the
 distinct units with a non-NULL `x`. The distinct count is the slow one, so the shortcut is taken
-whenever registration recorded `max_rows_per_unit == 1`.
+whenever registration recorded `max_rows_per_unit == 1`. And when the dataset version holds no NULL in
+`x` (`ColumnGrant.nullable` is False), every unit of a group contributes to SUM(x), so the cell's units
+are the row's `__units` and no companion column is computed at all.
 """
 
 from __future__ import annotations
@@ -66,6 +68,11 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
         else:
             source = column(_source(output))
             value = (exp.Sum if output.kind is OutputKind.sum else exp.Avg)(this=source)
+            if not grant.columns[_source(output)].nullable:
+                # No NULLs: every unit of the group contributes to the cell, so the row's count stands.
+                selected.append(value.as_(output.name, quoted=True))
+                described.append(OutputColumn(output.name, output.kind, output.source, UNITS))
+                continue
             units_column = f"{UNITS}_{index}"
             counted: exp.Expr = (
                 exp.Count(this=source.copy())

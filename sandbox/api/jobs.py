@@ -39,8 +39,15 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(rt: RuntimeDep, user: UserDep, job_id: str) -> JobOut:
-    return jobs.get(rt, user, job_id)
+def get_job(
+    rt: RuntimeDep,
+    user: UserDep,
+    job_id: str,
+    wait: Annotated[
+        float, Query(ge=0, le=30, description="Long poll: seconds to wait while the job runs.")
+    ] = 0,
+) -> JobOut:
+    return jobs.get(rt, user, job_id, wait)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)

@@ -61,6 +61,7 @@ class DatasetVersion(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(BigInteger)
     max_rows_per_unit: Mapped[int] = mapped_column(Integer)
+    null_columns: Mapped[list[str]] = mapped_column(JSON)
     source_format: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -35,7 +35,9 @@ def profile(parquet_path: Path, privacy_unit: str, sample_rows: int, seed: int =
         con.execute("SET python_enable_replacements = false")
         con.execute("SET enable_progress_bar = false")
         rows = _scalar(con, f"SELECT COUNT(*) FROM {source}")
-        max_rows = _scalar(con, f"SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM {source} GROUP BY {unit})")
+        max_rows = _scalar(
+            con, f"SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM {source} GROUP BY {unit})"
+        )
         size = max(0, int(sample_rows))
         if size:
             query = f"SELECT * FROM {source} USING SAMPLE reservoir({size} ROWS) REPEATABLE ({int(seed)})"

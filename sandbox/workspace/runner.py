@@ -17,6 +17,7 @@ Backends:
 from __future__ import annotations
 
 import functools
+import io
 import json
 import multiprocessing
 import os
@@ -26,9 +27,11 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
-from multiprocessing.context import BaseContext
+from multiprocessing.context import BaseContext, ForkServerProcess, set_spawning_popen
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -82,7 +85,9 @@ class _Status:
 
     def encode(self) -> bytes:
         error = self.error.value if self.error else None
-        return json.dumps({"ok": self.ok, "rows": self.rows, "error": error, "query_s": self.query_s}).encode()
+        return json.dumps(
+            {"ok": self.ok, "rows": self.rows, "error": error, "query_s": self.query_s}
+        ).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> _Status:
@@ -113,7 +118,9 @@ def run(request: WorkspaceRequest, backend: str = "process") -> WorkspaceResult:
     if status.ok and result_path.is_file():
         return WorkspaceResult(True, result_path, status.rows, None, status.query_s, total_s)
     result_path.unlink(missing_ok=True)  # never leave a partial result behind
-    return WorkspaceResult(False, None, 0, status.error or ErrorCode.workspace_crashed, status.query_s, total_s)
+    return WorkspaceResult(
+        False, None, 0, status.error or ErrorCode.workspace_crashed, status.query_s, total_s
+    )
 
 
 def open_locked(view_specs: Sequence[ViewSpec], limits: Limits, work_dir: Path) -> duckdb.DuckDBPyConnection:
@@ -177,6 +184,40 @@ def execute(request: WorkspaceRequest) -> _Status:
         return _failed(sanitize.code_of(exc))
 
 
+class _Popen(popen_forkserver.Popen):
+    """Forkserver launch without re-running the parent's main module in the child.
+
+    multiprocessing's spawn preparation makes every child import the parent's `__main__` script (a
+    CLI, a benchmark, pytest) before running the target: seconds per job when that script imports
+    the whole runtime. The workspace child needs nothing from `__main__`, so those keys are dropped.
+    The body otherwise follows CPython's `popen_forkserver.Popen._launch` (3.11-3.13).
+    """
+
+    def _launch(self, process_obj: Any) -> None:
+        prep_data = spawn.get_preparation_data(process_obj._name)
+        prep_data.pop("init_main_from_path", None)
+        prep_data.pop("init_main_from_name", None)
+        buf = io.BytesIO()
+        set_spawning_popen(self)
+        try:
+            reduction.dump(prep_data, buf)
+            reduction.dump(process_obj, buf)
+        finally:
+            set_spawning_popen(None)
+        self.sentinel, w = forkserver.connect_to_new_process(self._fds)
+        _parent_w = os.dup(w)
+        self.finalizer = util.Finalize(self, util.close_fds, (_parent_w, self.sentinel))
+        with open(w, "wb", closefd=True) as f:
+            f.write(buf.getbuffer())
+        self.pid = forkserver.read_signed(self.sentinel)
+
+
+class _WorkspaceProcess(ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj: Any) -> _Popen:
+        return _Popen(process_obj)
+
+
 @functools.cache
 def _forkserver() -> BaseContext:
     """The forkserver context, made on first use (never at import); the server starts on first job."""
@@ -188,7 +229,7 @@ def _forkserver() -> BaseContext:
 def _run_in_child(request: WorkspaceRequest) -> _Status:
     context = _forkserver()
     receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(  # type: ignore[attr-defined]
+    child = _WorkspaceProcess(
         target=_child_main, args=(request, sender), name=f"workspace-{request.job_id}", daemon=True
     )
     deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S

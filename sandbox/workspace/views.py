@@ -74,7 +74,8 @@ def hmac_sql(column_sql: str, key: bytes) -> str:
 def view_sql(view: ViewSpec) -> str:
     """The CREATE VIEW statement for one spec.
 
-    >>> spec = ViewSpec("p", Path("/v/p.parquet"), (("id", ColumnLevel.join_key), ("note", ColumnLevel.hidden)))
+    >>> cols = (("id", ColumnLevel.join_key), ("note", ColumnLevel.hidden))
+    >>> spec = ViewSpec("p", Path("/v/p.parquet"), cols)
     >>> view_sql(spec).startswith('CREATE VIEW "p" AS SELECT sha256(')
     True
     >>> '"note"' in view_sql(spec)
@@ -104,8 +105,17 @@ def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec]) -> None:
 # Parse-tree node types a query may contain as a table reference or query node. Anything else
 # (TABLE_FUNCTION, SHOW_REF, ...) is refused: allow-list, not deny-list.
 _SAFE_REFS = frozenset(
-    {"SELECT_NODE", "SET_OPERATION_NODE", "RECURSIVE_CTE_NODE", "CTE_NODE", "EMPTY", "JOIN", "SUBQUERY",
-     "EXPRESSION_LIST", "BASE_TABLE"}
+    {
+        "SELECT_NODE",
+        "SET_OPERATION_NODE",
+        "RECURSIVE_CTE_NODE",
+        "CTE_NODE",
+        "EMPTY",
+        "JOIN",
+        "SUBQUERY",
+        "EXPRESSION_LIST",
+        "BASE_TABLE",
+    }
 )
 # CTE names must be plain words: a name like 'x.parquet' could resolve to a file outside its scope.
 _CTE_NAME = re.compile(r"\w+")
@@ -146,8 +156,7 @@ def reads_only_views(con: duckdb.DuckDBPyConnection, sql: str, view_names: Seque
         kind = node.get("type")
         if not isinstance(kind, str) or kind not in _SAFE_REFS:
             return False
-        if kind == "BASE_TABLE" and (
-            node.get("schema_name") or node.get("catalog_name") or str(node.get("table_name")).lower() not in allowed
-        ):
+        qualified = node.get("schema_name") or node.get("catalog_name")
+        if kind == "BASE_TABLE" and (qualified or str(node.get("table_name")).lower() not in allowed):
             return False
     return True

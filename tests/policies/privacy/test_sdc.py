@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from decimal import Decimal
 
 import pyarrow as pa
@@ -22,7 +24,7 @@ row = st.fixed_dictionaries(
     {
         "district": st.one_of(st.none(), st.sampled_from(DISTRICTS)),
         "n": st.one_of(st.none(), st.integers(-(2**40), 2**40)),
-        "total": st.one_of(st.none(), st.decimals(-10**6, 10**6, places=2)),
+        "total": st.one_of(st.none(), st.decimals(-(10**6), 10**6, places=2)),
         "mean": st.one_of(st.none(), st.floats(allow_nan=False)),
         "__units": units,
         "__units_total": units,
@@ -54,12 +56,16 @@ def cell_units(r: dict, output: OutputColumn) -> int:
 )
 def test_release_properties(rows: list[dict], k: int, public: list[str] | None) -> None:
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
-    released, report = apply(table, OUTPUTS, "__units", k, {"district": public} if public is not None else None)
+    released, report = apply(
+        table, OUTPUTS, "__units", k, {"district": public} if public is not None else None
+    )
 
     # exactly the operator's columns, then `suppressed`; companions never present; no row dropped
     assert released.column_names == [o.name for o in OUTPUTS] + [SUPPRESSED]
     assert released.num_rows == table.num_rows
-    assert [released.schema.field(o.name).type for o in OUTPUTS] == [SCHEMA.field(o.name).type for o in OUTPUTS]
+    assert [released.schema.field(o.name).type for o in OUTPUTS] == [
+        SCHEMA.field(o.name).type for o in OUTPUTS
+    ]
 
     for i, (before, after) in enumerate(zip(rows, released.to_pylist(), strict=True)):
         group_units = before["__units"] or 0
@@ -93,17 +99,27 @@ def test_small_group_row_is_blanked_and_marked_not_dropped() -> None:
         {"district": "东城", "n": 120, "suppressed": False},
         {"district": None, "n": None, "suppressed": True},
     ]
-    assert report.suppressed == (SuppressedCell(1, "district", KEY_NOT_PUBLIC), SuppressedCell(1, "n", MIN_UNITS))
+    assert report.suppressed == (
+        SuppressedCell(1, "district", KEY_NOT_PUBLIC),
+        SuppressedCell(1, "n", MIN_UNITS),
+    )
     assert (report.cells, report.suppressed_cells, report.suppressed_rows, report.nulled_keys) == (2, 1, 1, 1)
 
 
 def test_a_cell_with_few_units_is_suppressed_even_in_a_large_group() -> None:
     t = table_of(
-        district=["东城"], n=[50], total=[Decimal("1234.50")], mean=[3.5],
-        __units=[50], __units_total=[3], __units_mean=[50],
+        district=["东城"],
+        n=[50],
+        total=[Decimal("1234.50")],
+        mean=[3.5],
+        __units=[50],
+        __units_total=[3],
+        __units_mean=[50],
     )
     released, report = apply(t, OUTPUTS, "__units", k=10, public_keys={"district": ["东城"]})
-    assert released.to_pylist() == [{"district": "东城", "n": 50, "total": None, "mean": 3.5, "suppressed": True}]
+    assert released.to_pylist() == [
+        {"district": "东城", "n": 50, "total": None, "mean": 3.5, "suppressed": True}
+    ]
     assert report.suppressed == (SuppressedCell(0, "total", MIN_UNITS),)
 
 

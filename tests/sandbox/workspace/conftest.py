@@ -1,5 +1,7 @@
 """A small vault file seeded with secrets, and views over it."""
 
+from __future__ import annotations
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -60,6 +62,8 @@ def work_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def make_request(people_view: ViewSpec, work_dir: Path) -> Callable[..., WorkspaceRequest]:
     def make(sql: str, limits: Limits | None = None) -> WorkspaceRequest:
-        return WorkspaceRequest("job-1", (people_view,), sql, work_dir, limits or Limits(memory_mb=256, timeout_s=30))
+        return WorkspaceRequest(
+            "job-1", (people_view,), sql, work_dir, limits or Limits(memory_mb=256, timeout_s=30)
+        )
 
     return make

@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import hashlib
 import hmac
 import os
@@ -47,11 +49,15 @@ def test_process_backend_end_to_end(make_request: MakeRequest, people_view: View
     assert "SECRET-NOTE" not in repr(hidden)
 
     ids = read(run(make_request("SELECT person_id, COUNT(*) AS n FROM people GROUP BY person_id"), "process"))
-    expected = {hmac.new(people_view.join_key_secret, f"11010119900101{i:04d}".encode(), hashlib.sha256).hexdigest()
-                for i in range(30)}
+    expected = {
+        hmac.new(people_view.join_key_secret, f"11010119900101{i:04d}".encode(), hashlib.sha256).hexdigest()
+        for i in range(30)
+    }
     assert set(ids.column("person_id").to_pylist()) == expected
 
-    result = run(make_request("SELECT district, SUM(income) AS total FROM people GROUP BY 1 ORDER BY 1"), "process")
+    result = run(
+        make_request("SELECT district, SUM(income) AS total FROM people GROUP BY 1 ORDER BY 1"), "process"
+    )
     assert read(result).to_pylist() == [
         {"district": "东城", "total": 9135.0},
         {"district": "朝阳", "total": 27135.0},
@@ -65,7 +71,10 @@ def test_process_backend_end_to_end(make_request: MakeRequest, people_view: View
 def test_conversion_error_never_carries_the_value(make_request: MakeRequest, backend: str, capfd) -> None:
     result = run(make_request("SELECT SUM(CAST(name AS INTEGER)) FROM people"), backend)
     assert (result.ok, result.error, result.rows, result.result_path) == (
-        False, ErrorCode.query_conversion_failed, 0, None
+        False,
+        ErrorCode.query_conversion_failed,
+        0,
+        None,
     )
     out, err = capfd.readouterr()
     for text in (repr(result), out, err):
@@ -140,8 +149,12 @@ def test_exit_without_report_is_classified() -> None:
 def test_status_carries_no_text() -> None:
     status = _Status(False, 0, ErrorCode.query_failed, 0.0)
     assert _Status.decode(status.encode()) == status
-    for junk in (b'{"ok": "yes", "rows": 0, "error": null, "query_s": 0}', b'{"ok": false}', b"not json",
-                 b'{"ok": false, "rows": 0, "error": "Conversion Error: SECRET", "query_s": 0}'):
+    for junk in (
+        b'{"ok": "yes", "rows": 0, "error": null, "query_s": 0}',
+        b'{"ok": false}',
+        b"not json",
+        b'{"ok": false, "rows": 0, "error": "Conversion Error: SECRET", "query_s": 0}',
+    ):
         with pytest.raises((ValueError, KeyError)):
             _Status.decode(junk)
 

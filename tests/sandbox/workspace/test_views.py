@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import hashlib
 import hmac
 from pathlib import Path
@@ -35,7 +37,9 @@ def test_join_key_is_hmac_of_its_text_under_the_scenario_key(
 ) -> None:
     rows = con.sql("SELECT person_id FROM people LIMIT 2").fetchall()
     key = people_view.join_key_secret
-    expected = [hmac.new(key, f"11010119900101{i:04d}".encode(), hashlib.sha256).hexdigest() for i in range(2)]
+    expected = [
+        hmac.new(key, f"11010119900101{i:04d}".encode(), hashlib.sha256).hexdigest() for i in range(2)
+    ]
     assert [r[0] for r in rows] == expected
 
 
@@ -50,12 +54,18 @@ def test_join_key_hash_depends_on_the_key(people_path: Path, work_dir: Path) -> 
 
 
 def test_odd_names_and_paths_are_quoted(tmp_path: Path, work_dir: Path) -> None:
-    path = tmp_path / "o'brien \"data\".parquet"
-    pq.write_table(pa.table({'收入 "元"': [1, 2, None], "身份证号": ["a", "b", None], "x'y": [1, 1, 1]}), path)
+    path = tmp_path / 'o\'brien "data".parquet'
+    pq.write_table(
+        pa.table({'收入 "元"': [1, 2, None], "身份证号": ["a", "b", None], "x'y": [1, 1, 1]}), path
+    )
     spec = ViewSpec(
         '人口 "表"',
         path,
-        (('收入 "元"', ColumnLevel.aggregate), ("身份证号", ColumnLevel.join_key), ("x'y", ColumnLevel.hidden)),
+        (
+            ('收入 "元"', ColumnLevel.aggregate),
+            ("身份证号", ColumnLevel.join_key),
+            ("x'y", ColumnLevel.hidden),
+        ),
         b"k",
     )
     with open_locked((spec,), Limits(memory_mb=128), work_dir) as c:
@@ -134,7 +144,7 @@ def test_queries_over_views_are_allowed(con: duckdb.DuckDBPyConnection, sql: str
         "SELECT * FROM main.people",
         "SELECT * FROM memory.main.people",
         "SELECT (SELECT COUNT(*) FROM read_text('/etc/passwd'))",
-        "WITH \"x.parquet\" AS (SELECT 1) SELECT * FROM \"x.parquet\"",
+        'WITH "x.parquet" AS (SELECT 1) SELECT * FROM "x.parquet"',
         "SELECT 1; SELECT 2",
         "COPY (SELECT 1) TO 'x.csv'",
         "SET threads = 1",

@@ -137,6 +137,7 @@ def upgrade() -> None:
         sa.Column("bytes", sa.BigInteger(), nullable=False),
         sa.Column("rows", sa.BigInteger(), nullable=False),
         sa.Column("max_rows_per_unit", sa.Integer(), nullable=False),
+        sa.Column("null_columns", sa.JSON(), nullable=False),
         sa.Column("source_format", sa.String(length=20), nullable=False),
         sa.Column("created_by", sa.String(length=40), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
