@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -22,6 +22,9 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/pytest
+
+docs: $(STAMP)
+	$(BIN)/python -c "from sandbox.cli import reference; print(reference(), end='')" > docs/cli.md
 
 bench: $(STAMP)
 	$(BIN)/python bench/job.py

@@ -93,5 +93,22 @@ def demo(
     raise typer.Exit(run(rows=rows, home=home, console=console))
 
 
+COMMANDS: tuple[tuple[str, ...], ...] = ((), ("serve",), ("users", "add"), ("demo",), ("audit", "verify"))
+
+
+def reference() -> str:
+    """docs/cli.md, generated from each command's --help (`make docs`); a test keeps it current."""
+    from typer.testing import CliRunner
+
+    runner = CliRunner(env={"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb"})
+    parts = ["# CLI reference", "", "Generated from `--help` by `make docs`; do not edit by hand.", ""]
+    for path in COMMANDS:
+        result = runner.invoke(app, [*path, "--help"], prog_name="sandbox")
+        title = " ".join(("sandbox", *path))
+        text = "\n".join(line.rstrip() for line in result.output.splitlines()).strip("\n")
+        parts += [f"## `{title}`", "", "```", text, "```", ""]
+    return "\n".join(parts)
+
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -8,23 +8,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import shutil
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.ipc as ipc
-import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputColumn, OutputKind, Plan, TableGrant
 from policies.levels import Classification, ColumnLevel
-from policies.privacy import sdc
 from sandbox import audit
 from sandbox.api.schemas import ArtifactOut, JobIn, JobOut, Page
 from sandbox.auth import Role, has_role, new_id, require
@@ -32,8 +27,6 @@ from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
-from sandbox.workspace import run as run_workspace
 
 log = logging.getLogger(__name__)
 
@@ -311,135 +304,3 @@ def cancel(rt: Runtime, actor: User, job_id: str) -> JobOut:
             raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="cancelled")
         advance(s, job, JobState.cancelled, actor=actor, reason_code="cancelled_by_operator")
         return job_out(s, job)
-
-
-def claim(rt: Runtime, limit: int) -> list[str]:
-    """Move up to `limit` queued jobs to running; row locks keep two workers off the same job."""
-    with rt.catalog.session() as s:
-        q = (
-            select(Job)
-            .where(Job.state == JobState.queued)
-            .order_by(Job.created_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        jobs = list(s.execute(q).scalars())
-        for job in jobs:
-            advance(s, job, JobState.running, actor=None)
-        return [j.id for j in jobs]
-
-
-def candidate_path(rt: Runtime, job_id: str) -> Any:
-    return rt.settings.jobs_dir / job_id / "candidate.parquet"
-
-
-def run_job(rt: Runtime, job_id: str) -> None:
-    """Plan -> workspace -> privacy -> review queue. The workspace reports; this function decides."""
-    started = time.perf_counter()
-    work_dir = rt.settings.jobs_dir / job_id
-    work_dir.mkdir(parents=True, exist_ok=True)
-    with rt.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.state != JobState.running:
-            return
-        sc = s.get(Scenario, job.scenario_id)
-        assert sc is not None and job.plan is not None
-        plan = plan_from_dict(job.plan)
-        tables = granted_tables(s, sc, job.plan.get("dataset_versions"))
-        used = [tables[name.lower()] for name in plan.tables]
-        views = tuple(
-            ViewSpec(
-                name=t.dataset.name,
-                parquet_path=rt.vault.path_of(t.version.path),
-                columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
-                join_key_secret=bytes.fromhex(sc.join_key_secret),
-            )
-            for t in used
-        )
-        level = rt.bundle.strictest([Classification(t.dataset.classification) for t in used])
-        public_keys = {
-            c.name: list(c.public_keys) for t in used for c in t.grant.columns.values() if c.public_keys
-        }
-        versions = {t.dataset.id: t.version.version for t in used}
-    limits = Limits(
-        memory_mb=rt.settings.workspace_memory_mb,
-        threads=rt.settings.workspace_threads,
-        timeout_s=rt.settings.workspace_timeout_s,
-    )
-    result = run_workspace(
-        WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
-        backend=rt.settings.workspace_backend,
-    )
-    timings = {"workspace_query_s": round(result.query_s, 4), "workspace_total_s": round(result.total_s, 4)}
-    if not result.ok:
-        _finish(
-            rt,
-            job_id,
-            JobState.failed,
-            reason_code=(result.error or ErrorCode.query_failed).value,
-            check_report={"timings": timings},
-        )
-        return
-    if not _step(rt, job_id, JobState.checking):
-        return
-    assert result.result_path is not None
-    with ipc.open_file(result.result_path) as f:
-        raw: pa.Table = f.read_all()
-    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys)
-    del raw
-    pq.write_table(released, candidate_path(rt, job_id))
-    result.result_path.unlink(missing_ok=True)
-    timings["run_job_s"] = round(time.perf_counter() - started, 4)
-    check_report = {
-        "mode": "sdc",
-        "k": level.k,
-        "dataset_versions": versions,
-        "sdc": report.to_dict(),
-        "timings": timings,
-    }
-    _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
-
-
-def _step(rt: Runtime, job_id: str, to: str) -> bool:
-    with rt.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or to not in TRANSITIONS.get(job.state, frozenset()):
-            return False
-        advance(s, job, to, actor=None)
-    rt.job_changed()
-    return True
-
-
-def _finish(
-    rt: Runtime, job_id: str, to: str, *, reason_code: str | None, check_report: dict[str, Any]
-) -> None:
-    with rt.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or to not in TRANSITIONS.get(job.state, frozenset()):
-            discard_outputs(rt, job_id)  # cancelled meanwhile: nothing of it is kept
-            return
-        job.check_report = check_report
-        advance(
-            s,
-            job,
-            to,
-            actor=None,
-            reason_code=reason_code,
-            detail={"sdc": check_report.get("sdc", {}).get("suppressed_cells")},
-        )
-    rt.job_changed()
-
-
-def discard_outputs(rt: Runtime, job_id: str) -> None:
-    shutil.rmtree(rt.settings.jobs_dir / job_id, ignore_errors=True)
-
-
-def fail_interrupted(rt: Runtime) -> list[str]:
-    """On start, jobs a dead process left running or checking are failed, not silently resumed."""
-    with rt.catalog.session() as s:
-        jobs = list(
-            s.execute(select(Job).where(Job.state.in_([JobState.running, JobState.checking]))).scalars()
-        )
-        for job in jobs:
-            advance(s, job, JobState.failed, actor=None, reason_code=ErrorCode.workspace_crashed.value)
-        return [j.id for j in jobs]

@@ -67,7 +67,7 @@ def write_artifacts(table: pa.Table, out_dir: Path) -> dict[str, dict[str, Any]]
 
 def create(rt: Runtime, s: Session, job: Job, actor: User) -> Release:
     """Called inside the approving transaction, after the artifacts are written."""
-    from sandbox.jobs import candidate_path
+    from sandbox.run import candidate_path
 
     table = pq.read_table(candidate_path(rt, job.id))
     artifacts = write_artifacts(table, rt.settings.releases_dir / job.id)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
-from sandbox import audit, jobs, release
+from sandbox import audit, jobs, release, run
 from sandbox.api.schemas import CandidateOut, JobOut, Page, ReviewIn, ReviewOut
 from sandbox.auth import Role, require
 from sandbox.catalog.models import Job, Review, User
@@ -50,7 +50,7 @@ def candidate(rt: Runtime, actor: User, job_id: str) -> CandidateOut:
         if job.state != "pending_review":
             raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="reviewed")
         out = jobs.job_out(s, job)
-    table = pq.read_table(jobs.candidate_path(rt, job_id))
+    table = pq.read_table(run.candidate_path(rt, job_id))
     rows = [list(r.values()) for r in table.to_pylist()]
     return CandidateOut(job=out, columns=table.column_names, rows=rows)
 

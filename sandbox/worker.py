@@ -11,7 +11,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from sandbox import jobs
+from sandbox import run
 
 if TYPE_CHECKING:
     from sandbox.runtime import Runtime
@@ -32,7 +32,7 @@ class Dispatcher:
         self._thread = threading.Thread(target=self._loop, name="dispatcher", daemon=True)
 
     def start(self) -> None:
-        jobs.fail_interrupted(self.rt)
+        run.fail_interrupted(self.rt)
         self._thread.start()
 
     def wake(self) -> None:
@@ -51,7 +51,7 @@ class Dispatcher:
                 free = self._slots - len(self._inflight)
             if free > 0:
                 try:
-                    for job_id in jobs.claim(self.rt, free):
+                    for job_id in run.claim(self.rt, free):
                         fut = self._pool.submit(self._run, job_id)
                         with self._lock:
                             self._inflight.add(fut)
@@ -67,17 +67,18 @@ class Dispatcher:
 
     def _run(self, job_id: str) -> None:
         try:
-            jobs.run_job(self.rt, job_id)
+            run.run_job(self.rt, job_id)
         except Exception as e:
             # Only the exception type is logged: engine messages may quote data values.
             log.error("job %s failed internally: %s", job_id, type(e).__name__)
             try:
                 from sandbox.catalog.models import Job
+                from sandbox.jobs import advance
 
                 with self.rt.catalog.session() as s:
                     job = s.get(Job, job_id)
                     if job is not None and job.state in ("running", "checking"):
-                        jobs.advance(s, job, "failed", actor=None, reason_code="internal")
+                        advance(s, job, "failed", actor=None, reason_code="internal")
             except Exception as e2:
                 log.error("could not mark job %s failed: %s", job_id, type(e2).__name__)
-            jobs.discard_outputs(self.rt, job_id)
+            run.discard_outputs(self.rt, job_id)

@@ -40,6 +40,12 @@ def test_every_job_state_is_in_the_diagram() -> None:
         assert state.value in text, state
 
 
+def test_cli_reference_is_generated_from_help() -> None:
+    from sandbox.cli import reference
+
+    assert (DOCS / "cli.md").read_text(encoding="utf-8") == reference(), "run `make docs`"
+
+
 def test_every_cli_command_has_help() -> None:
     runner = CliRunner()
     for args in (
