@@ -206,7 +206,9 @@ def _run(settings: Settings, rows: int, console: Console) -> int:
             op.post("/v1/jobs", json={"scenario_id": sc["id"], "sql": RAW_EXPORT, "mode": "sdc"}), 422
         )
         for r in err["error"]["detail"]["reasons"]:
-            console.print(f"  [red]{r['code']}[/red]: {r['message']}")
+            pos = r["position"]
+            where = f" (line {pos['line']}, column {pos['column']})" if pos else ""
+            console.print(f"  [red]{r['code']}[/red]{where}: {r['message']}\n    [dim]{r['hint']}[/dim]")
 
         console.rule("4. An aggregate job runs in an isolated workspace")
         console.print(f"[dim]{MAIN_JOB}[/dim]")

@@ -123,3 +123,20 @@ def test_users_add_prints_token_last_and_stores_only_its_hash(tmp_path: Path, ca
         dump = " ".join(str(r) for r in conn.execute(text("SELECT * FROM users")).all())
     assert token not in dump
     rt.close()
+
+
+def test_concurrent_appends_keep_one_unbroken_chain(tmp_path: Path, catalog_url: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    rt = _runtime(tmp_path, catalog_url)
+
+    def add(i: int) -> None:
+        with rt.catalog.session() as s:
+            add_user(s, f"concurrent{i}", [Role.auditor], None)
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(add, range(48)))
+    with rt.catalog.session() as s:
+        v = audit.verify(s)
+    assert v.ok and v.events == 48
+    rt.close()

@@ -36,13 +36,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_audit_events_event_type"), ["event_type"], unique=False)
         batch_op.create_index(batch_op.f("ix_audit_events_object_id"), ["object_id"], unique=False)
 
-    op.create_table(
+    head = op.create_table(
         "audit_head",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
+    # The chain's head exists from the start, so the first two appends cannot race to create it.
+    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": "0" * 64}])
     op.create_table(
         "users",
         sa.Column("id", sa.String(length=40), nullable=False),
