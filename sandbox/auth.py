@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -36,7 +37,8 @@ def hash_token(token: str) -> str:
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    """Ids sort by creation time (to the millisecond), so lists and queues page oldest first by id."""
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:8]}"
 
 
 def add_user(session: Session, name: str, roles: list[Role], unit: str | None = None) -> tuple[User, str]:

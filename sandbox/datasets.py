@@ -16,6 +16,7 @@ from policies.levels import ColumnLevel
 from sandbox import audit
 from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
 from sandbox.auth import Role, has_role, new_id, require
+from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, DatasetVersion, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -325,13 +326,10 @@ def get(rt: Runtime, actor: User, dataset_id: str) -> DatasetOut:
 
 def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) -> Page[DatasetOut]:
     with rt.catalog.session() as s:
-        q = select(Dataset).order_by(Dataset.id).limit(limit + 1)
-        if cursor:
-            q = q.where(Dataset.id > cursor)
+        q = select(Dataset)
         if has_role(actor, Role.source_unit) and not has_role(
             actor, Role.operator, Role.admin, Role.auditor, Role.reviewer
         ):
             q = q.where((Dataset.owner_id == actor.id) | (Dataset.owner_unit == actor.unit))
-        rows = list(s.execute(q).scalars())
-        items = [dataset_out(s, d) for d in rows[:limit]]
-        return Page(items=items, next_cursor=rows[limit - 1].id if len(rows) > limit else None)
+        rows, next_cursor = paginate(s, q, Dataset.id, limit, cursor)
+        return Page(items=[dataset_out(s, d) for d in rows], next_cursor=next_cursor)

@@ -23,6 +23,7 @@ from policies.levels import Classification, ColumnLevel
 from sandbox import audit
 from sandbox.api.schemas import ArtifactOut, JobIn, JobOut, Page
 from sandbox.auth import Role, has_role, new_id, require
+from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -280,18 +281,13 @@ def list_(
 ) -> Page[JobOut]:
     require(actor, Role.operator, Role.reviewer, Role.auditor, Role.admin)
     with rt.catalog.session() as s:
-        q = select(Job).order_by(Job.id).limit(limit + 1)
-        if cursor:
-            q = q.where(Job.id > cursor)
+        q = select(Job)
         if state:
             q = q.where(Job.state == state)
         if not has_role(actor, Role.reviewer, Role.auditor, Role.admin):
             q = q.where(Job.submitter_id == actor.id)
-        rows = list(s.execute(q).scalars())
-        return Page(
-            items=[job_out(s, j) for j in rows[:limit]],
-            next_cursor=rows[limit - 1].id if len(rows) > limit else None,
-        )
+        rows, next_cursor = paginate(s, q, Job.id, limit, cursor)
+        return Page(items=[job_out(s, j) for j in rows], next_cursor=next_cursor)
 
 
 def cancel(rt: Runtime, actor: User, job_id: str) -> JobOut:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sandbox import audit, jobs, release, run
 from sandbox.api.schemas import CandidateOut, JobOut, Page, ReviewIn, ReviewOut
 from sandbox.auth import Role, require
+from sandbox.catalog import paginate
 from sandbox.catalog.models import Job, Review, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -30,14 +31,9 @@ def queue(
     if state is None:
         raise SandboxError(ErrorCode.invalid_request, reason="status must be pending, released or rejected")
     with rt.catalog.session() as s:
-        q = select(Job).where(Job.state == state).order_by(Job.created_at, Job.id).limit(limit + 1)
-        if cursor:
-            q = q.where(Job.id > cursor)
-        rows = list(s.execute(q).scalars())
-        return Page(
-            items=[jobs.job_out(s, j) for j in rows[:limit]],
-            next_cursor=rows[limit - 1].id if len(rows) > limit else None,
-        )
+        # Job ids sort by creation time, so paging by id is oldest first.
+        rows, next_cursor = paginate(s, select(Job).where(Job.state == state), Job.id, limit, cursor)
+        return Page(items=[jobs.job_out(s, j) for j in rows], next_cursor=next_cursor)
 
 
 def candidate(rt: Runtime, actor: User, job_id: str) -> CandidateOut:

@@ -12,6 +12,7 @@ from policies.levels import ColumnLevel
 from sandbox import audit
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
+from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, Job, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -168,13 +169,8 @@ def get(rt: Runtime, actor: User, scenario_id: str) -> ScenarioOut:
 def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) -> Page[ScenarioOut]:
     require(actor, Role.operator, Role.admin, Role.reviewer, Role.auditor)
     with rt.catalog.session() as s:
-        q = select(Scenario).order_by(Scenario.id).limit(limit + 1)
-        if cursor:
-            q = q.where(Scenario.id > cursor)
+        q = select(Scenario)
         if not has_role(actor, Role.admin, Role.reviewer, Role.auditor):
             q = q.where(Scenario.operator_id == actor.id)
-        rows = list(s.execute(q).scalars())
-        return Page(
-            items=[scenario_out(r) for r in rows[:limit]],
-            next_cursor=rows[limit - 1].id if len(rows) > limit else None,
-        )
+        rows, next_cursor = paginate(s, q, Scenario.id, limit, cursor)
+        return Page(items=[scenario_out(r) for r in rows], next_cursor=next_cursor)

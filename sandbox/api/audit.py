@@ -12,6 +12,7 @@ from sandbox import audit
 from sandbox.api.deps import RuntimeDep, UserDep
 from sandbox.api.schemas import AuditEventOut, Page, VerificationOut
 from sandbox.auth import Role, require
+from sandbox.catalog import paginate
 from sandbox.catalog.models import AuditEvent
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -28,14 +29,12 @@ def events(
 ) -> Page[AuditEventOut]:
     require(user, Role.auditor)
     with rt.catalog.session() as s:
-        q = select(AuditEvent).order_by(AuditEvent.seq).limit(limit + 1)
-        if cursor is not None:
-            q = q.where(AuditEvent.seq > cursor)
+        q = select(AuditEvent)
         if event_type:
             q = q.where(AuditEvent.event_type == event_type)
         if object_id:
             q = q.where(AuditEvent.object_id == object_id)
-        rows = list(s.execute(q).scalars())
+        rows, next_cursor = paginate(s, q, AuditEvent.seq, limit, cursor)
         items = [
             AuditEventOut(
                 seq=e.seq,
@@ -49,9 +48,9 @@ def events(
                 prev_hash=e.prev_hash,
                 hash=e.hash,
             )
-            for e in rows[:limit]
+            for e in rows
         ]
-        return Page(items=items, next_cursor=str(rows[limit - 1].seq) if len(rows) > limit else None)
+        return Page(items=items, next_cursor=next_cursor)
 
 
 @router.get("/verify", response_model=VerificationOut)

@@ -9,8 +9,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, Select, create_engine, event
+from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -48,6 +48,17 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+def paginate(
+    s: Session, query: Select[Any], key: InstrumentedAttribute[Any], limit: int, cursor: Any
+) -> tuple[list[Any], str | None]:
+    """Keyset pagination on one unique, ordered column: a page of rows and the next cursor, if any."""
+    if cursor is not None and cursor != "":
+        query = query.where(key > cursor)
+    rows = list(s.execute(query.order_by(key).limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    return rows[:limit], (str(getattr(rows[limit - 1], key.key)) if more else None)
 
 
 class Catalog:
