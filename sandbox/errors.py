@@ -17,6 +17,7 @@ class ErrorCode(StrEnum):
     not_found = "not_found"
     # request shape
     invalid_request = "invalid_request"
+    method_not_allowed = "method_not_allowed"
     payload_too_large = "payload_too_large"
     # datasets and connectors
     dataset_name_taken = "dataset_name_taken"
@@ -55,6 +56,7 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.forbidden: (403, "Your role may not do this."),
     ErrorCode.not_found: (404, "No such {kind}."),
     ErrorCode.invalid_request: (422, "The request is not valid: {reason}."),
+    ErrorCode.method_not_allowed: (405, "Method not allowed on this resource."),
     ErrorCode.payload_too_large: (413, "The upload is larger than {limit_mb} MiB."),
     ErrorCode.dataset_name_taken: (409, "A dataset named {name!r} already exists."),
     ErrorCode.malformed_file: (422, "The file could not be read: {problem} (line {line}, column {column})."),

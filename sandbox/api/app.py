@@ -6,11 +6,13 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
 from sandbox.api import audit, datasets, jobs, reviews, scenarios
@@ -27,6 +29,51 @@ def _error(code: ErrorCode, status: int, message: str, detail: object = None) ->
     return JSONResponse(
         {"error": {"code": code.value, "message": message, "detail": detail}}, status_code=status
     )
+
+
+class ContainErrors:
+    """Outermost guard: refuses NUL characters in the URL, and turns any unhandled exception into a 500
+    that logs the exception's type only.
+
+    An `Exception` handler would not do: Starlette re-raises after it answers, and the server then
+    logs the whole traceback, whose messages (a driver's statement parameters, an engine's cast
+    error) can quote values. Here the exception stops.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        query = scope.get("query_string", b"").decode("latin-1")
+        if "\x00" in scope["path"] or any("\x00" in k + v for k, v in parse_qsl(query)):
+            response = _error(ErrorCode.invalid_request, 422, "The request is not valid: NUL in the URL.")
+            await response(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            request_id = uuid.uuid4().hex[:12]
+            log.error(
+                "internal error %s on %s %s: %s",
+                request_id,
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+            )
+            if not started:
+                message = f"Internal error; logged with request id {request_id}."
+                await _error(ErrorCode.internal, 500, message)(scope, receive, send)
 
 
 def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
@@ -66,17 +113,10 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
         if exc.status_code == 404:
             return _error(ErrorCode.not_found, 404, "No such resource.")
         if exc.status_code == 405:
-            return _error(ErrorCode.invalid_request, 405, "Method not allowed on this resource.")
-        return _error(ErrorCode.invalid_request, exc.status_code, "The request could not be handled.")
+            return _error(ErrorCode.method_not_allowed, 405, "Method not allowed on this resource.")
+        return _error(ErrorCode.invalid_request, 422, "The request could not be read.")
 
-    @app.exception_handler(Exception)
-    async def _internal(request: Request, exc: Exception) -> JSONResponse:
-        request_id = uuid.uuid4().hex[:12]
-        # The type only: messages from engines and drivers may quote data values.
-        log.error(
-            "internal error %s on %s %s: %s", request_id, request.method, request.url.path, type(exc).__name__
-        )
-        return _error(ErrorCode.internal, 500, f"Internal error; logged with request id {request_id}.")
+    app.add_middleware(ContainErrors)
 
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)

@@ -23,7 +23,7 @@ def events(
     rt: RuntimeDep,
     user: UserDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(ge=0)] = None,
+    cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     event_type: str | None = None,
     object_id: str | None = None,
 ) -> Page[AuditEventOut]:

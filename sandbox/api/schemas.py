@@ -5,11 +5,36 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from policies.levels import Classification, ColumnLevel
 
 T = TypeVar("T")
+
+
+def _refuse_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("text may not contain NUL characters")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_nul(k)
+            _refuse_nul(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _refuse_nul(v)
+    return value
+
+
+class In(BaseModel):
+    """Every request body: unknown fields, NaN/Infinity and NUL characters are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        return _refuse_nul(data)
 
 
 class Page(BaseModel, Generic[T]):
@@ -17,10 +42,8 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None = None
 
 
-class DatasetIn(BaseModel):
+class DatasetIn(In):
     """The `metadata` part of a registration."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: str = Field(
         pattern=r"^[A-Za-z_\u4e00-\u9fff][A-Za-z0-9_\u4e00-\u9fff]{0,62}$", description="Table name in SQL."
@@ -32,9 +55,7 @@ class DatasetIn(BaseModel):
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
 
 
-class VersionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class VersionIn(In):
     encoding: str | None = None
     format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
 
@@ -68,24 +89,18 @@ class DatasetOut(BaseModel):
     created_at: datetime
 
 
-class ColumnChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ColumnChange(In):
     level: ColumnLevel | None = None
     lower: float | None = None
     upper: float | None = None
     public_keys: list[str] | None = None
 
 
-class ColumnsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ColumnsIn(In):
     columns: dict[str, ColumnChange]
 
 
-class ScenarioIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ScenarioIn(In):
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(min_length=1)
     datasets: dict[str, list[str]] = Field(description="dataset id -> granted columns")
@@ -112,15 +127,11 @@ class ScenarioOut(BaseModel):
     created_at: datetime
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class DecisionIn(In):
     reason: str = ""
 
 
-class JobIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class JobIn(In):
     scenario_id: str
     sql: str = Field(min_length=1, max_length=100_000)
     mode: Literal["sdc", "dp"] = "sdc"
@@ -147,9 +158,7 @@ class JobOut(BaseModel):
     updated_at: datetime
 
 
-class ReviewIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ReviewIn(In):
     decision: Literal["approve", "reject", "changes_requested"]
     reason: str = Field(min_length=1, max_length=10_000)
 

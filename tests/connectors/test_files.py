@@ -322,8 +322,9 @@ def test_encoding_we_do_not_read(tmp_path: Path) -> None:
     assert (error.code, error.problem) == ("unknown_encoding", "unsupported encoding")
 
 
-@pytest.mark.parametrize(("name", "content"), [("a.csv", ""), ("a.csv", "\ufeff\n \n"), ("a.jsonl", "\n"),
-                                              ("a.parquet", "")])
+@pytest.mark.parametrize(
+    ("name", "content"), [("a.csv", ""), ("a.csv", "\ufeff\n \n"), ("a.jsonl", "\n"), ("a.parquet", "")]
+)
 def test_empty_file(tmp_path: Path, name: str, content: str) -> None:
     error = _error(_write(tmp_path, name, content))
     assert (error.code, error.problem, error.line) == ("malformed_file", "empty file", 1)
@@ -364,8 +365,15 @@ def test_corrupt_parquet_data_fails_while_streaming(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "expected"),
-    [("a.csv", "csv"), ("A.CSV", "csv"), ("a.tsv", "tsv"), ("a.jsonl", "jsonl"), ("a.ndjson", "jsonl"),
-     ("a.json", "jsonl"), ("a.parquet", "parquet")],
+    [
+        ("a.csv", "csv"),
+        ("A.CSV", "csv"),
+        ("a.tsv", "tsv"),
+        ("a.jsonl", "jsonl"),
+        ("a.ndjson", "jsonl"),
+        ("a.json", "jsonl"),
+        ("a.parquet", "parquet"),
+    ],
 )
 def test_format_from_suffix(name: str, expected: str) -> None:
     assert detect_format(Path(name)) == expected
@@ -392,7 +400,11 @@ def test_connector_error_survives_pickling() -> None:
     error = ConnectorError("malformed_file", "invalid JSON", line=3, column=7, format="jsonl")
     copy = pickle.loads(pickle.dumps(error))
     assert (copy.code, copy.problem, copy.line, copy.column, copy.format) == (
-        "malformed_file", "invalid JSON", 3, 7, "jsonl",
+        "malformed_file",
+        "invalid JSON",
+        3,
+        7,
+        "jsonl",
     )
     assert str(copy) == "malformed_file: invalid JSON (line 3, column 7)"
 
