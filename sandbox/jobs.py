@@ -254,7 +254,7 @@ def _visible_job(s: Session, actor: User, job_id: str) -> Job:
     job = s.get(Job, job_id)
     if job is None:
         raise SandboxError(ErrorCode.not_found, kind="job")
-    if job.submitter_id != actor.id and not has_role(actor, Role.reviewer, Role.auditor, Role.admin):
+    if job.submitter_id != actor.id and not has_role(actor, Role.reviewer, Role.auditor):
         raise SandboxError(ErrorCode.not_found, kind="job")
     return job
 
@@ -265,7 +265,7 @@ RUNNING_STATES = (JobState.queued, JobState.running, JobState.checking)
 def get(rt: Runtime, actor: User, job_id: str, wait_s: float = 0.0) -> JobOut:
     """A job's status; with `wait_s`, a long poll that answers as soon as the job leaves the running
     states (in-process wake-ups, with a 250 ms re-read for jobs run by other processes)."""
-    require(actor, Role.operator, Role.reviewer, Role.auditor, Role.admin)
+    require(actor, Role.operator, Role.reviewer, Role.auditor)
     deadline = time.monotonic() + max(0.0, wait_s)
     while True:
         with rt.catalog.session() as s:
@@ -279,12 +279,12 @@ def get(rt: Runtime, actor: User, job_id: str, wait_s: float = 0.0) -> JobOut:
 def list_(
     rt: Runtime, actor: User, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[JobOut]:
-    require(actor, Role.operator, Role.reviewer, Role.auditor, Role.admin)
+    require(actor, Role.operator, Role.reviewer, Role.auditor)
     with rt.catalog.session() as s:
         q = select(Job)
         if state:
             q = q.where(Job.state == state)
-        if not has_role(actor, Role.reviewer, Role.auditor, Role.admin):
+        if not has_role(actor, Role.reviewer, Role.auditor):
             q = q.where(Job.submitter_id == actor.id)
         rows, next_cursor = paginate(s, q, Job.id, limit, cursor)
         return Page(items=[job_out(s, j) for j in rows], next_cursor=next_cursor)
