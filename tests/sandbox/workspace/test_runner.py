@@ -15,7 +15,8 @@ import pytest
 from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, WorkspaceResult, run
-from sandbox.workspace.runner import RESULT_NAME, _exit_code, _isolate, _Status
+from sandbox.workspace.process import _exit_code, _isolate
+from sandbox.workspace.runner import RESULT_NAME, _Status
 
 BACKENDS = ["inprocess", "process"]
 MakeRequest = Callable[..., WorkspaceRequest]
