@@ -46,6 +46,7 @@ class ErrorCode(StrEnum):
     query_failed = "query_failed"
     query_timeout = "query_timeout"
     query_out_of_memory = "query_out_of_memory"
+    result_too_large = "result_too_large"
     workspace_crashed = "workspace_crashed"
     # anything else
     internal = "internal"
@@ -83,6 +84,10 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.query_failed: (422, "The query failed while running."),
     ErrorCode.query_timeout: (422, "The query ran longer than the workspace allows ({limit_s} s)."),
     ErrorCode.query_out_of_memory: (422, "The query needed more memory than the workspace allows."),
+    ErrorCode.result_too_large: (
+        422,
+        "The query's result has more rows than the workspace allows ({limit} rows).",
+    ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
 }

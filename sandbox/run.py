@@ -15,11 +15,12 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import sdc
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
-from sandbox.jobs import TRANSITIONS, JobState, advance, granted_tables, plan_from_dict
+from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
 from sandbox.workspace import run as run_workspace
@@ -69,14 +70,13 @@ def run_job(rt: Runtime, job_id: str) -> None:
             for t in used
         )
         level = rt.bundle.strictest([Classification(t.dataset.classification) for t in used])
-        public_keys = {
-            c.name: list(c.public_keys) for t in used for c in t.grant.columns.values() if c.public_keys
-        }
+        public_keys = public_keys_by_output(plan, used)
         versions = {t.dataset.id: t.version.version for t in used}
     limits = Limits(
         memory_mb=rt.settings.workspace_memory_mb,
         threads=rt.settings.workspace_threads,
         timeout_s=rt.settings.workspace_timeout_s,
+        max_rows=rt.settings.workspace_max_rows,
     )
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
@@ -110,6 +110,21 @@ def run_job(rt: Runtime, job_id: str) -> None:
         "timings": timings,
     }
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
+
+
+def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, list[str]]:
+    """Declared public keys, by the *output* name of each group key drawn from that column.
+
+    The privacy layer shows a group key of a suppressed row only if the value is a declared public
+    key; an output renamed with AS (`district AS d`) keeps its column's list, and a key drawn from a
+    column without one gets none.
+    """
+    declared = {c.name: list(c.public_keys) for t in used for c in t.grant.columns.values() if c.public_keys}
+    return {
+        o.name: declared[o.source_column]
+        for o in plan.outputs
+        if o.kind is OutputKind.group and o.source_column in declared
+    }
 
 
 def _step(rt: Runtime, job_id: str, to: str) -> bool:

@@ -25,6 +25,12 @@ class Settings(BaseSettings):
     workspace_memory_mb: int = Field(default=2048, description="DuckDB memory limit per workspace (MiB).")
     workspace_threads: int = Field(default=2, description="DuckDB threads per workspace.")
     workspace_timeout_s: float = Field(default=300.0, description="Wall-clock limit for one job's query.")
+    workspace_max_rows: int = Field(
+        default=100_000,
+        description=(
+            "Most rows a job's result may have; a larger result fails the job with `result_too_large`."
+        ),
+    )
     worker_threads: int = Field(default=2, description="Jobs run at once by the in-process dispatcher.")
     classify_sample_rows: int = Field(default=200, description="Values per column scanned for PII.")
     max_upload_mb: int = Field(default=2048, description="Largest accepted upload (MiB).")

@@ -5,6 +5,15 @@ others need a tree and a grant; a query that does not parse, or is not a query, 
 other pass runs regardless, so the operator sees every problem at once. Each pass knows the node kinds
 allowed in its place and refuses the rest by name.
 
+The passes share readers, so one construct means one thing wherever it stands: `transforms` (the
+listed functions a column may pass through), `conditions` (one-column tests against literals: WHERE,
+and the WHEN of a CASE), `keys` (group keys, bare or derived), `aggregates` (the aggregate allow-list)
+and `nodes` (literals, and the reason for a node no allow-list knows). What a query may do, in short:
+one granted table; group keys that are `group`/`public` columns or listed transforms and CASE mappings
+of one; COUNT, SUM, AVG, STDDEV, VARIANCE of `aggregate` columns (SUM/AVG also conditionally),
+COUNT(DISTINCT <privacy unit>), MIN/MAX of `public` columns; WHERE tests of one column against literals;
+ORDER BY outputs and grouped columns; LIMIT n. Joins, CTEs and subqueries are refused for now.
+
 >>> from policies.levels import ColumnLevel
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 >>> levels = {"resident_id": ColumnLevel.join_key, "name": ColumnLevel.hidden, "district": ColumnLevel.group}

@@ -4,6 +4,11 @@ This pass looks at every column wherever it stands (inside casts, aggregates, wi
 a hidden or ungranted column is reported even when the construct around it is refused too. Whether a
 column may stand in its place is decided by the clause passes with `level_reason`, from the table
 `PLACES` below, which is the column control list of ARCHITECTURE.md made executable.
+
+A bare name in GROUP BY or ORDER BY that is an output alias and not a table column names that output
+(`SELECT lower(district) AS d ... GROUP BY d`) and is read by those passes. The variables of a list
+comprehension or lambda are not columns; such constructs are refused where they stand, and only a
+hidden or ungranted name inside them is reported here.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ class Place(StrEnum):
     group_by = "group_by"
     where = "where"  # a comparison, IN, BETWEEN or IS NULL in WHERE
     like = "like"  # the left side of LIKE in WHERE
-    sum_avg = "sum_avg"  # the argument of SUM or AVG
+    aggregated = "aggregated"  # the argument of COUNT, SUM, AVG, STDDEV or VARIANCE (or its CASE's THEN)
+    extreme = "extreme"  # the argument of MIN or MAX, which return one row's value
     count_distinct = "count_distinct"  # the argument of COUNT(DISTINCT ...): the privacy unit only
 
 
@@ -36,7 +42,8 @@ PLACES: dict[Place, frozenset[ColumnLevel]] = {
     Place.group_by: _GROUPABLE,
     Place.where: _GROUPABLE | {ColumnLevel.compare},
     Place.like: _GROUPABLE,
-    Place.sum_avg: frozenset({ColumnLevel.aggregate}),
+    Place.aggregated: frozenset({ColumnLevel.aggregate}),
+    Place.extreme: frozenset({ColumnLevel.public}),
 }
 
 
@@ -54,11 +61,17 @@ def columns(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
             if found is not None and found.code in (ReasonCode.hidden_column, ReasonCode.column_not_granted):
                 reasons.append(found)
             continue
+        if column.find_ancestor(exp.Comprehension, exp.Lambda) is not None:
+            # A list comprehension's or lambda's own variables: refused with the construct around them.
+            found = resolve(column, scope)[1]
+            if found is not None and found.code in (ReasonCode.hidden_column, ReasonCode.column_not_granted):
+                reasons.append(found)
+            continue
         if names_output(column, scope):
             if clause in ("where", "group", "order") and _shadows(column, scope):
                 reasons.append(reason(ReasonCode.ambiguous_name, column.name, scope.source.position(column)))
-            if clause == "order":
-                continue
+            if clause == "order" or (names_alias(column, scope) and isinstance(column.parent, exp.Group)):
+                continue  # an output name, read by the ORDER BY or GROUP BY pass
         found = resolve(column, scope)[1]
         if found is not None:
             reasons.append(found)
@@ -68,6 +81,23 @@ def columns(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
 def names_output(column: exp.Column, scope: Scope) -> bool:
     """True for an unqualified name that is one of the SELECT list's output names."""
     return column.args.get("table") is None and column.name.lower() in scope.outputs
+
+
+def names_alias(column: exp.Column, scope: Scope) -> bool:
+    """True for an unqualified name that is an output alias and not a column of the table: DuckDB reads
+    it as that output in GROUP BY and ORDER BY."""
+    return names_output(column, scope) and not is_table_column(scope.grant, column.name)
+
+
+def level_reasons(columns: list[exp.Column], place: Place, scope: Scope) -> list[Reason]:
+    """The level reasons of every usable column in `columns` at `place` (unusable ones were reported)."""
+    found = []
+    for column in columns:
+        granted = resolve(column, scope)[0]
+        problem = None if granted is None else level_reason(granted, place, column, scope)
+        if problem is not None:
+            found.append(problem)
+    return found
 
 
 def _shadows(column: exp.Column, scope: Scope) -> bool:

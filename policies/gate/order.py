@@ -2,6 +2,7 @@
 
 Ordering by anything else (an aggregate expression, an ungrouped column, an ordinal) could rank rows
 by values that are not released; OFFSET and LIMIT expressions would let a query page through rows.
+A derived group key is ordered by its output name (`SELECT year(d) AS y ... ORDER BY y`).
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ import re
 
 from sqlglot import exp
 
+from policies.gate import keys
 from policies.gate.columns import names_output
-from policies.gate.project import disallowed, grouped_columns
+from policies.gate.nodes import disallowed, is_column
 from policies.gate.reasons import Reason, ReasonCode, reason
 from policies.gate.scope import Scope, resolve
 
@@ -24,7 +26,7 @@ def order(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
     reasons = []
     clause = tree.args.get("order")
     if clause is not None:
-        grouped = grouped_columns(tree, scope)
+        grouped = keys.grouped(tree, scope)
         if clause.args.get("siblings"):
             reasons.append(_refuse("ORDER SIBLINGS BY", clause, scope, _ORDER_HINT))
         for ordered in clause.expressions:
@@ -43,11 +45,10 @@ def _key(ordered: exp.Expr, scope: Scope, grouped: frozenset[str]) -> Reason | N
     if not isinstance(ordered, exp.Ordered) or ordered.args.get("with_fill"):
         return _refuse("ORDER BY expression", ordered, scope, _ORDER_HINT)
     key = ordered.this
-    if isinstance(key, exp.Column) and isinstance(key.this, exp.Identifier):
+    if is_column(key):
         if names_output(key, scope):
             return None
-        granted = resolve(key, scope)[0]
-        if granted is None or granted.name.lower() in grouped:
+        if resolve(key, scope)[0] is None or keys.canonical(key, scope) in grouped:
             return None  # unusable columns were reported by the columns pass
         return _refuse("ORDER BY", key, scope, _ORDER_HINT)
     if isinstance(key, exp.Literal):

@@ -5,6 +5,24 @@ COPY, ATTACH, LOAD and friends are refused without sqlglot ever falling back to 
 without its warning, which would copy the SQL into a log line). sqlglot's own error text quotes the
 query, so only its line and column are kept. Unquoted CJK identifiers (`SELECT 区 FROM 居民`) tokenize
 as names in sqlglot's DuckDB dialect, as they do in DuckDB itself; quoted ones work too.
+
+Where each DuckDB-specific form stops (every one has a case in `tests/policies/gate/cases/`):
+
+- `not_a_query`, here, by its first keyword: TABLE, SUMMARIZE, DESCRIBE, SHOW, EXPLAIN, SET, RESET,
+  PRAGMA, COPY, EXPORT, ATTACH, DETACH, [FORCE] INSTALL, LOAD, CALL, USE, CHECKPOINT, VACUUM, PREPARE,
+  EXECUTE, BEGIN, VALUES, DDL (CREATE incl. MACRO, VIEW and SECRET; ALTER; DROP) and DML (INSERT,
+  UPDATE, DELETE, MERGE, TRUNCATE).
+- `construct_not_allowed`: FROM-first and PIVOT/UNPIVOT statements (here); SELECT ... INTO, QUALIFY,
+  WINDOW, USING SAMPLE, WITH [RECURSIVE], DISTINCT [ON] (`shape`); every join (ASOF, POSITIONAL, ...),
+  LATERAL, VALUES, UNNEST, PIVOT/UNPIVOT and subqueries in FROM, TABLESAMPLE, AT (time travel)
+  (`scope`); `*`, `* EXCLUDE/REPLACE/LIKE`, COLUMNS(...), window functions, struct and list literals,
+  list comprehensions, subscripts, `->`/`->>` (`project`, `nodes`); GROUP BY ALL, ROLLUP, CUBE,
+  GROUPING SETS (`group`); ORDER BY ALL (`order`); parameters `?`, `$1`, `$name` and `#n` where a
+  literal belongs (`nodes`).
+- `function_not_allowed`: lambdas (named by the function taking them), UNNEST in the SELECT list, and
+  every function that is not a listed transform (`transforms`).
+- `table_function`: read_*, glob, range, duckdb_* and file paths in FROM (`scope`).
+- `unknown_column`: struct field access `c.f`, which reads as column `f` of a table `c`.
 """
 
 from __future__ import annotations
@@ -33,6 +51,11 @@ _STRINGS = frozenset(
     if hasattr(TokenType, name)
 )
 _CALL_OPENERS = frozenset({TokenType.L_PAREN, TokenType.DISTINCT})
+_PARAMETERS = frozenset({TokenType.PLACEHOLDER, TokenType.PARAMETER})
+_UNPLACED: dict[type[exp.Expr], frozenset[TokenType]] = {
+    exp.PositionalColumn: frozenset({TokenType.HASH}),
+    exp.Ordered: frozenset({TokenType.ORDER_BY}),
+}
 _WORD = re.compile(r"[A-Za-z_]+")
 
 
@@ -73,7 +96,21 @@ class Source:
 
     def position(self, node: exp.Expr | None) -> tuple[int, int] | None:
         start = None if node is None else self.start(node)
+        if start is None and node is not None:
+            # Nodes sqlglot builds without a token: place them at the first token of their kind.
+            kinds = _PARAMETERS if isinstance(node, exp.Placeholder) else _UNPLACED.get(type(node), ())
+            start = next((t.start for t in self.tokens if t.token_type in kinds), None)
         return None if start is None else self.at(start)
+
+    def after_string_argument(self, node: exp.Expr) -> bool:
+        """True when `node` is the second argument of a call whose first is a string literal, as in
+        `date_trunc('month', node)`: sqlglot turns that first argument into a keyword, whatever it was."""
+        start = self.start(node)
+        index = None if start is None else self._token_index(start)
+        if index is None or index < 3:
+            return False
+        kinds = [token.token_type for token in self.tokens[index - 3 : index]]
+        return kinds[0] == TokenType.L_PAREN and kinds[1] in _STRINGS and kinds[2] == TokenType.COMMA
 
     def token_at(self, node: exp.Expr) -> Token | None:
         start = self.start(node)

@@ -48,6 +48,13 @@ class OutputKind(StrEnum):
     count_units = "count_units"  # COUNT(DISTINCT <privacy unit>)
     sum = "sum"
     avg = "avg"
+    count_values = "count_values"  # COUNT(<aggregate column>): its non-NULL values
+    stddev_samp = "stddev_samp"  # STDDEV, STDDEV_SAMP
+    stddev_pop = "stddev_pop"
+    var_samp = "var_samp"  # VARIANCE, VAR_SAMP
+    var_pop = "var_pop"
+    min = "min"  # of a public column only
+    max = "max"  # of a public column only
 
 
 @dataclass(frozen=True)

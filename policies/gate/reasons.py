@@ -36,6 +36,17 @@ class ReasonCode(StrEnum):
     internal_error = "internal_error"
 
 
+AGGREGATE_HINT = (
+    "Use COUNT(*), COUNT(DISTINCT <privacy unit>), COUNT, SUM, AVG, STDDEV or VARIANCE of an aggregate "
+    "column, SUM or AVG of CASE WHEN <condition> THEN <aggregate column> END, or MIN or MAX of a public "
+    "column."
+)
+TRANSFORM_HINT = (
+    "Only these functions are allowed, over one column: date_trunc('<unit>', c), extract(<part> FROM c), "
+    "year, quarter, month, week, day, dayofweek, dayofyear, hour, floor(c / n) * n, c // n, lower, upper, "
+    "trim, coalesce(c, <literal>) and CASE WHEN <test of c> THEN <literal> ... END."
+)
+
 _MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.parse_error: "the query could not be parsed",
     ReasonCode.multiple_statements: "only one statement may be submitted",
@@ -63,14 +74,12 @@ HINTS: dict[ReasonCode, str] = {
     ReasonCode.unknown_table: "Select from exactly one table granted to this scenario, by its bare name.",
     ReasonCode.table_function: "Read a granted table by name; files and table functions are not available.",
     ReasonCode.construct_not_allowed: (
-        "Use one SELECT of grouped columns and allowed aggregates with optional WHERE, GROUP BY, "
+        "Use one SELECT of group keys and allowed aggregates with optional WHERE, GROUP BY, "
         "ORDER BY and LIMIT."
     ),
     ReasonCode.raw_projection: "Add the column to GROUP BY, or use it inside an allowed aggregate.",
-    ReasonCode.aggregate_not_allowed: (
-        "Use COUNT(*), COUNT(DISTINCT <privacy unit>), SUM(<aggregate column>) or AVG(<aggregate column>)."
-    ),
-    ReasonCode.function_not_allowed: "Use plain column references; functions and casts are not allowed.",
+    ReasonCode.aggregate_not_allowed: AGGREGATE_HINT,
+    ReasonCode.function_not_allowed: TRANSFORM_HINT,
     ReasonCode.hidden_column: "Remove the column: hidden columns may not be used in any part of a query.",
     ReasonCode.level_violation: "Use the column only where its level allows.",
     ReasonCode.column_not_granted: "Remove the column, or ask for it to be added to the scenario grant.",
@@ -88,16 +97,22 @@ LEVEL_HINTS: dict[ColumnLevel, str] = {
         "Column '{column}' is a join key and may only be counted with COUNT(DISTINCT {column}) "
         "when it is the privacy unit."
     ),
-    ColumnLevel.aggregate: "Column '{column}' is an aggregate column and may only be used inside SUM or AVG.",
+    ColumnLevel.aggregate: (
+        "Column '{column}' is an aggregate column and may only be used inside COUNT, SUM, AVG, STDDEV or "
+        "VARIANCE."
+    ),
     ColumnLevel.compare: (
         "Column '{column}' is a compare column and may only be compared with literals in WHERE "
-        "(=, <>, <, <=, >, >=, IN, BETWEEN, IS NULL)."
+        "(=, <>, <, <=, >, >=, IN, BETWEEN, IS NULL), directly or through a listed transform such as "
+        "year(...)."
     ),
     ColumnLevel.group: (
-        "Column '{column}' is a group column and may be used in GROUP BY, as a grouped output, and in WHERE."
+        "Column '{column}' is a group column and may be used in GROUP BY, as a grouped output, and in WHERE, "
+        "directly or through a listed transform."
     ),
     ColumnLevel.public: (
-        "Column '{column}' is a public column and may be used in GROUP BY, as a grouped output, and in WHERE."
+        "Column '{column}' is a public column and may be used in GROUP BY, as a grouped output, in WHERE, "
+        "and in MIN or MAX."
     ),
 }
 
@@ -176,6 +191,20 @@ _OPERATORS: dict[type[exp.Expr], str] = {
     exp.Columns: "COLUMNS",
     exp.Tuple: "tuple",
     exp.Lambda: "lambda",
+    exp.Comprehension: "list comprehension",
+    exp.Struct: "struct literal",
+    exp.Array: "list literal",
+    exp.JSONExtractScalar: "->>",
+    exp.JSONExtract: "->",
+    exp.PositionalColumn: "positional reference (#n)",
+    exp.HistoricalData: "AT (time travel)",
+    exp.Values: "VALUES",
+    exp.Unnest: "UNNEST",
+    exp.Explode: "UNNEST",
+    exp.Collate: "COLLATE",
+    exp.Interval: "INTERVAL",
+    exp.WithinGroup: "WITHIN GROUP",
+    exp.Exists: "EXISTS (subquery)",
 }
 
 
@@ -189,6 +218,8 @@ def describe(node: exp.Expr) -> str:
         return describe(node.this)
     if isinstance(node, exp.Pivot):
         return "UNPIVOT" if node.args.get("unpivot") else "PIVOT"
+    if isinstance(node, exp.Array) and any(isinstance(item, exp.Comprehension) for item in node.expressions):
+        return "list comprehension"
     for kind, name in _OPERATORS.items():
         if isinstance(node, kind):
             return name

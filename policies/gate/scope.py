@@ -18,6 +18,9 @@ from policies.gate.reasons import Reason, ReasonCode, describe, reason
 from policies.levels import ColumnLevel
 
 _TABLE_ARGS = frozenset({"this", "alias", "db", "catalog"})  # db, catalog: see below
+_JOIN_WORDS = frozenset(
+    {"ASOF", "POSITIONAL", "NATURAL", "LEFT", "RIGHT", "FULL", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"}
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,7 @@ def scope(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Scope, li
     reasons: list[Reason] = []
     for key in ("joins", "laterals"):
         for join in tree.args.get(key) or []:
-            construct = "LATERAL" if isinstance(join.this, exp.Lateral) or key == "laterals" else "JOIN"
+            construct = "LATERAL" if isinstance(join.this, exp.Lateral) or key == "laterals" else _join(join)
             reasons.append(reason(ReasonCode.construct_not_allowed, construct, source.position(join)))
     outputs = _outputs(tree)
     from_ = tree.args.get("from_")
@@ -68,6 +71,13 @@ def scope(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Scope, li
                 reason(ReasonCode.construct_not_allowed, "column aliases in FROM", source.position(alias))
             )
     return Scope(source, grant, frozenset(qualifiers), outputs), reasons
+
+
+def _join(join: exp.Expr) -> str:
+    """The join's keywords (`ASOF JOIN`, `POSITIONAL JOIN`, `LEFT JOIN`), never its operands."""
+    words = [str(join.args.get(key) or "").upper() for key in ("method", "side", "kind")]
+    known = [word for word in words if word in _JOIN_WORDS]
+    return " ".join([*known, "JOIN"])
 
 
 def string_alias(position: tuple[int, int] | None) -> Reason:

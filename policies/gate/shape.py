@@ -45,6 +45,8 @@ def shape(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
             continue
         node = value[0] if isinstance(value, list) else value
         construct = _KEYWORDS.get(key) or (describe(node) if isinstance(node, exp.Expr) else key.upper())
+        if key == "with_" and isinstance(node, exp.With) and node.args.get("recursive"):
+            construct = "WITH RECURSIVE"
         position = scope.source.keyword(construct.split()[0]) if key in _KEYWORDS else None
         if position is None and isinstance(node, exp.Expr):
             position = scope.source.position(node)

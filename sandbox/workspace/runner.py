@@ -2,8 +2,9 @@
 
 `run()` opens a locked in-memory DuckDB (limits and access rules set, then the granted views, then
 the configuration frozen), checks that the SQL reads only those views, runs it and writes the result
-to `work_dir/result.arrow`. What comes back is a small status: ok, row count, an ErrorCode, timings;
-never an engine message, because engine messages quote raw values.
+to `work_dir/result.arrow` (a result longer than `Limits.max_rows` is not written at all). What
+comes back is a small status: ok, row count, an ErrorCode, timings; never an engine message, because
+engine messages quote raw values.
 
 Backends:
 - `process` (default): the job runs in its own limited process (`process.py`).
@@ -35,6 +36,7 @@ class Limits:
     threads: int = 2
     timeout_s: float = 300.0
     temp_mb: int = 8192  # spill space under work_dir/tmp (DuckDB max_temp_directory_size)
+    max_rows: int = 100_000  # a larger result fails the job with result_too_large
 
 
 @dataclass(frozen=True)
@@ -160,14 +162,18 @@ def execute(
             started = time.perf_counter()
             try:
                 # Materialized, not streamed: a streamed reader turns engine errors into OSError
-                # and the class, which is all that decides the code, would be lost.
-                table = con.sql(request.sql).to_arrow_table()
+                # and the class, which is all that decides the code, would be lost. The row limit is
+                # a LIMIT node on the parsed relation, not SQL text around the query: the engine stops
+                # after one row too many (a cross join is cut short), and ORDER BY is kept.
+                table = con.sql(request.sql).limit(request.limits.max_rows + 1).to_arrow_table()
             finally:
                 timer.cancel()
             query_s = time.perf_counter() - started
         finally:
             if close:  # a workspace child skips it: os._exit frees everything at once, sooner
                 con.close()
+        if table.num_rows > request.limits.max_rows:
+            return _Status(False, 0, ErrorCode.result_too_large, query_s)
         with pa.OSFile(str(result_path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
         return _Status(True, table.num_rows, None, query_s)

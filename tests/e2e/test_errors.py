@@ -41,6 +41,7 @@ EXEMPT = {
     ErrorCode.query_failed,
     ErrorCode.query_timeout,
     ErrorCode.query_out_of_memory,
+    ErrorCode.result_too_large,
     ErrorCode.workspace_crashed,
     ErrorCode.internal,
 }

@@ -87,3 +87,13 @@ def test_audit_records_every_state_change_of_a_job(stack: Stack) -> None:
     ]
     assert events[-1]["detail"]["reason_code"] == "changes_requested"
     assert all(e["prev_hash"] != e["hash"] for e in events)
+
+
+def test_renamed_public_group_key_stays_visible_in_a_suppressed_row(stack: Stack) -> None:
+    _, sc, _ = setup_scenario(stack, n=400)
+    sql = "SELECT district AS d, COUNT(*) AS n FROM residents GROUP BY district ORDER BY d"
+    job = stack["operator"].post("/v1/jobs", json={"scenario_id": sc["id"], "sql": sql}).json()
+    job = wait(stack, "operator", job["id"])
+    assert job["state"] == "pending_review", job
+    rows = stack["reviewer"].get(f"/v1/reviews/{job['id']}").json()["rows"]
+    assert ["大鹏新区", None, True] in rows

@@ -1,5 +1,7 @@
 """The gate's fixture: the `residents` grant (and a Chinese-named table), and public DuckDB data for it.
 
+The residents table has a column of every level, a group date (`visit_date`, with NULLs), a public
+timestamp, nullable aggregates (`income`, `age`, `spend`) and one recorded as holding no NULL (`rooms`).
 Two variants: `one` has one row per resident and records `max_rows_per_unit=1`, so the rewrite counts
 units with COUNT(*); `many` repeats residents and records nothing, so it counts distinct units.
 The data is generated, public and small; DuckDB serves it through a view holding only the granted,
@@ -33,7 +35,13 @@ RESIDENT_LEVELS = {
     "income": ColumnLevel.aggregate,
     "birth_date": ColumnLevel.compare,
     "year": ColumnLevel.public,
+    "visit_date": ColumnLevel.group,
+    "visited_at": ColumnLevel.public,
+    "household": ColumnLevel.group,
+    "spend": ColumnLevel.aggregate,
+    "rooms": ColumnLevel.aggregate,
 }
+NOT_NULL = {"rooms"}  # recorded at registration as holding no NULL: its cells' units are the row's
 CN_LEVELS = {
     "身份证号": ColumnLevel.join_key,
     "姓名": ColumnLevel.hidden,
@@ -44,7 +52,12 @@ CN_LEVELS = {
 
 def _grant(name: str, levels: dict[str, ColumnLevel], unit: str, max_rows: int | None) -> TableGrant:
     columns = {
-        column: ColumnGrant(column, level, ("Dongcheng", "Xicheng") if column == "district" else None)
+        column: ColumnGrant(
+            column,
+            level,
+            ("Dongcheng", "Xicheng") if column == "district" else None,
+            nullable=column not in NOT_NULL,
+        )
         for column, level in levels.items()
     }
     return TableGrant(
@@ -92,6 +105,22 @@ def _residents(rng: random.Random, units: int) -> pa.Table:
             ],
             "year": pa.array([rng.randrange(2018, 2024) for _ in range(ROWS)], pa.int32()),
             "secret_col": ["s" for _ in range(ROWS)],
+            "visit_date": [
+                None
+                if rng.random() < 0.05
+                else datetime.date(2023, 1, 1) + datetime.timedelta(rng.randrange(500))
+                for _ in range(ROWS)
+            ],
+            "visited_at": [
+                datetime.datetime(2023, 1, 1) + datetime.timedelta(minutes=rng.randrange(1_000_000))
+                for _ in range(ROWS)
+            ],
+            "household": pa.array([rng.randrange(1, 9) for _ in range(ROWS)], pa.int32()),
+            "spend": pa.array(
+                [None if rng.random() < 0.1 else rng.randrange(0, 100_000) / 8 for _ in range(ROWS)],
+                pa.float64(),
+            ),
+            "rooms": pa.array([rng.randrange(1, 7) for _ in range(ROWS)], pa.int32()),
         }
     )
 

@@ -64,7 +64,7 @@ def _grant(ctx: GateContext, plan: Plan) -> TableGrant:
 
 
 def test_case_files_are_big_enough() -> None:
-    assert len(ALLOWED) >= 15 and len(REJECTED) >= 35
+    assert len(ALLOWED) + len(REJECTED) >= 220 and len(ALLOWED) >= 70
     assert all(len(case.statements) == 2 for case in ALLOWED)
     assert all(len(case.statements) == 1 and "expect" in case.options for case in REJECTED)
 
@@ -73,6 +73,15 @@ def test_every_reason_code_has_a_rejected_case() -> None:
     expected = {code.strip() for case in REJECTED for code in case.options["expect"].split(",")}
     assert expected <= set(ReasonCode)
     assert set(ReasonCode) - expected == {ReasonCode.internal_error}  # tested below, by breaking a pass
+
+
+def test_every_output_kind_has_an_allowed_case(contexts: dict[str, GateContext]) -> None:
+    kinds = set()
+    for case in ALLOWED:
+        plan = check(case.statements[0], contexts[case.options.get("rows_per_unit", "one")]).plan
+        assert plan is not None, case.title
+        kinds |= {output.kind for output in plan.outputs}
+    assert kinds == set(OutputKind)
 
 
 @pytest.mark.parametrize("case", ALLOWED, ids=[case.title for case in ALLOWED])
@@ -123,20 +132,34 @@ def _assert_units_match_brute_force(
     connection: duckdb.DuckDBPyConnection,
     grant: TableGrant,
 ) -> None:
-    """Recount each group's distinct privacy units in Python from the filtered raw rows."""
+    """Recount each group's distinct privacy units in Python from the filtered raw rows.
+
+    A GROUP BY alias stands for its SELECT item. Each companion `__units_<i>` must count the units with
+    a non-NULL argument of aggregate <i>; for a conditional aggregate, the argument is its CASE without
+    the ELSE (a unit the condition does not match adds a zero, not information)."""
     tree = sqlglot.parse_one(sql, read="duckdb")
+    items = [item.this if isinstance(item, exp.Alias) else item for item in tree.expressions]
+    aliases = {item.alias.lower(): item.this for item in tree.expressions if isinstance(item, exp.Alias)}
+    table_columns = {column.lower() for column in grant.all_columns}
     group = tree.args.get("group")
-    keys = [key.copy() for key in group.expressions] if group is not None else []
-    by_index = {i: output for i, output in enumerate(plan.outputs)}
-    companions = [name for name in names[len(plan.outputs) + 1 :]]
-    sources = [by_index[int(name.rsplit("_", 1)[1])].source_column for name in companions]
+    keys = []
+    for key in group.expressions if group is not None else []:
+        name = key.name.lower() if isinstance(key, exp.Column) and not key.table else ""
+        keys.append((aliases[name] if name in aliases and name not in table_columns else key).copy())
+    width = len(plan.outputs)
+    counted = []
+    for name in names[width + 1 :]:
+        argument = items[int(name.rsplit("_", 1)[1])].this.copy()
+        if isinstance(argument, exp.Case):
+            argument.set("default", None)
+        counted.append(argument)
     raw = tree.copy()
     for clause in ("group", "order", "limit"):
         raw.set(clause, None)
     unit = exp.column(grant.privacy_unit, quoted=True)
-    raw.set("expressions", [*keys, unit, *(exp.column(source, quoted=True) for source in sources)])
+    raw.set("expressions", [*keys, unit, *counted])
     groups: dict[tuple[object, ...], list[set[object]]] = defaultdict(
-        lambda: [set() for _ in range(len(sources) + 1)]
+        lambda: [set() for _ in range(len(counted) + 1)]
     )
     if not keys:
         groups[()]  # one row even when nothing matches
@@ -146,21 +169,12 @@ def _assert_units_match_brute_force(
         for index, value in enumerate(row[len(keys) + 1 :]):
             if value is not None:
                 units[index + 1].add(row[len(keys)])
-    expected = {key: tuple(len(units) for units in counted) for key, counted in groups.items()}
-    width = len(plan.outputs)
+    expected = {key: tuple(len(units) for units in sets) for key, sets in groups.items()}
     actual = [tuple(row[width:]) for row in rows]
 
-    key_names = [key.name.lower() for key in keys]
+    texts = [item.sql(dialect="duckdb") for item in items]
     positions = [
-        next(
-            (
-                i
-                for i, o in enumerate(plan.outputs)
-                if o.kind is OutputKind.group and o.source_column.lower() == name
-            ),
-            None,
-        )
-        for name in key_names
+        next((i for i, text in enumerate(texts) if text == key.sql(dialect="duckdb")), None) for key in keys
     ]
     if None not in positions:
         for row, counts in zip(rows, actual, strict=True):

@@ -98,7 +98,11 @@ TEMPLATES = [
     "SELECT name FROM residents WHERE district = {s}",
     "SELECT COUNT(*) FROM residents WHERE income > {s}",
     "SELECT COUNT(*) FROM residents WHERE district IN ({s}, 'b') AND secret_col LIKE {s}",
-    "SELECT COUNT(*) FROM residents WHERE upper(district) = {s}",
+    "SELECT COUNT(*) FROM residents WHERE substr(district, 1, 2) = {s}",
+    "SELECT COUNT(*) FROM residents WHERE upper(income) = {s}",
+    "SELECT CASE WHEN name = {s} THEN 'a' END AS k, COUNT(*) FROM residents GROUP BY k",
+    "SELECT SUM(CASE WHEN district = {s} THEN name END) FROM residents",
+    "SELECT coalesce(district, {s}) AS k, COUNT(*) FROM residents GROUP BY coalesce(sex, {s})",
     "SELECT COUNT(*) FROM residents WHERE birth_date < DATE {s}",
     "SELECT COUNT(*) FROM residents WHERE birth_date < {s}::DATE",
     "SELECT COUNT(*) AS {s} FROM residents AS {s}",
@@ -178,6 +182,19 @@ ITEMS = [
     "MIN(age)",
     "name",
     "COUNT(income)",
+    "lower(district) AS ld",
+    "year(visit_date) AS vy",
+    "CASE WHEN year < 2020 THEN 'old' ELSE 'new' END AS era",
+    "floor(household / 2) * 2 AS hb",
+    "coalesce(district, 'none') AS cd",
+    "year(birth_date) AS born",
+    "SUM(CASE WHEN sex = 'F' THEN income ELSE 0 END) AS fi",
+    "AVG(CASE WHEN year(visit_date) = 2023 THEN spend END) AS recent",
+    "STDDEV(income)",
+    "VAR_POP(spend) AS vp",
+    "MIN(year)",
+    "MAX(visited_at) AS latest",
+    "MAX(income)",
 ]
 TESTS = [
     "district = 'Haidian'",
@@ -193,8 +210,28 @@ TESTS = [
     "income > 5",
     "name = 'x'",
     "district = sex",
+    "year(birth_date) >= 1970",
+    "lower(district) = 'haidian'",
+    "date_trunc('month', visit_date) < DATE '2023-09-01'",
+    "month(visited_at) IN (1, 2)",
+    "upper(resident_id) = 'X'",
 ]
-KEYS = ["district", "sex", "year", "r.sex", "income", "birth_date"]
+KEYS = [
+    "district",
+    "sex",
+    "year",
+    "r.sex",
+    "income",
+    "birth_date",
+    "ld",
+    "vy",
+    "era",
+    "hb",
+    "lower(district)",
+    "year(visit_date)",
+    "cd",
+    "floor(income / 10) * 10",
+]
 
 
 @st.composite

@@ -327,3 +327,1103 @@ GROUP BY
   "居民"."区"
 ORDER BY
   "区";
+
+-- title: upper case transform in where
+SELECT district, COUNT(*) AS n FROM residents WHERE upper(district) = 'HAIDIAN' GROUP BY district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  UPPER("residents"."district") = 'HAIDIAN'
+GROUP BY
+  "residents"."district";
+
+-- title: date_trunc month key grouped by its alias
+SELECT date_trunc('month', visit_date) AS month, COUNT(*) AS n FROM residents GROUP BY month ORDER BY month;
+SELECT
+  DATE_TRUNC('MONTH', "residents"."visit_date") AS "month",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('MONTH', "residents"."visit_date")
+ORDER BY
+  "month";
+
+-- title: date_trunc year key grouped by the repeated expression
+-- rows_per_unit: many
+SELECT date_trunc('year', visit_date) AS visit_year, SUM(income) AS total FROM residents GROUP BY date_trunc('year', visit_date) ORDER BY visit_year;
+SELECT
+  DATE_TRUNC('YEAR', "residents"."visit_date") AS "visit_year",
+  SUM("residents"."income") AS "total",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_1"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('YEAR', "residents"."visit_date")
+ORDER BY
+  "visit_year";
+
+-- title: date_trunc of a public timestamp with its default name
+SELECT date_trunc('day', visited_at), COUNT(*) AS n FROM residents GROUP BY date_trunc('day', visited_at);
+SELECT
+  DATE_TRUNC('DAY', "residents"."visited_at") AS "day_visited_at",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('DAY', "residents"."visited_at");
+
+-- title: date_trunc with an upper case unit
+-- rows_per_unit: many
+SELECT DATE_TRUNC('QUARTER', visit_date) AS q, COUNT(DISTINCT resident_id) AS people FROM residents GROUP BY q ORDER BY q DESC;
+SELECT
+  DATE_TRUNC('QUARTER', "residents"."visit_date") AS "q",
+  COUNT(DISTINCT "residents"."resident_id") AS "people",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('QUARTER', "residents"."visit_date")
+ORDER BY
+  "q" DESC;
+
+-- title: date_trunc week hour and minute units
+SELECT date_trunc('week', visited_at) AS w, COUNT(*) AS n FROM residents WHERE date_trunc('hour', visited_at) >= TIMESTAMP '2023-03-01 00:00:00' AND date_trunc('minute', visited_at) < TIMESTAMP '2024-06-01 00:00:00' GROUP BY w ORDER BY w;
+SELECT
+  DATE_TRUNC('WEEK', "residents"."visited_at") AS "w",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  DATE_TRUNC('HOUR', "residents"."visited_at") >= CAST('2023-03-01 00:00:00' AS TIMESTAMP)
+  AND DATE_TRUNC('MINUTE', "residents"."visited_at") < CAST('2024-06-01 00:00:00' AS TIMESTAMP)
+GROUP BY
+  DATE_TRUNC('WEEK', "residents"."visited_at")
+ORDER BY
+  "w";
+
+-- title: extract year from a group date
+SELECT extract(year FROM visit_date) AS y, AVG(income) AS mean FROM residents GROUP BY y ORDER BY y;
+SELECT
+  EXTRACT(YEAR FROM "residents"."visit_date") AS "y",
+  AVG("residents"."income") AS "mean",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  EXTRACT(YEAR FROM "residents"."visit_date")
+ORDER BY
+  "y";
+
+-- title: extract with a string part
+SELECT extract('dow' FROM visit_date) AS dow, COUNT(*) AS n FROM residents GROUP BY extract('dow' FROM visit_date) ORDER BY dow;
+SELECT
+  EXTRACT('DAYOFWEEK' FROM "residents"."visit_date") AS "dow",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  EXTRACT('DAYOFWEEK' FROM "residents"."visit_date")
+ORDER BY
+  "dow";
+
+-- title: extract month from a public timestamp default name
+-- rows_per_unit: many
+SELECT extract(month FROM visited_at), COUNT(*) AS n FROM residents GROUP BY extract(month FROM visited_at);
+SELECT
+  EXTRACT(MONTH FROM "residents"."visited_at") AS "month_visited_at",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  EXTRACT(MONTH FROM "residents"."visited_at");
+
+-- title: year function key
+-- rows_per_unit: many
+SELECT year(visit_date) AS y, COUNT(*) AS n, AVG(age) AS mean_age FROM residents GROUP BY y ORDER BY y;
+SELECT
+  YEAR("residents"."visit_date") AS "y",
+  COUNT(*) AS "n",
+  AVG("residents"."age") AS "mean_age",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_2"
+FROM "residents"
+GROUP BY
+  YEAR("residents"."visit_date")
+ORDER BY
+  "y";
+
+-- title: month and quarter function keys
+SELECT quarter(visit_date) AS q, month(visit_date) AS m, COUNT(*) AS n FROM residents GROUP BY q, m ORDER BY q, m;
+SELECT
+  QUARTER("residents"."visit_date") AS "q",
+  MONTH("residents"."visit_date") AS "m",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  QUARTER("residents"."visit_date"),
+  MONTH("residents"."visit_date")
+ORDER BY
+  "q",
+  "m";
+
+-- title: dayofweek isodow and dayofyear keys
+SELECT dayofweek(visit_date) AS dow, isodow(visit_date) AS iso, COUNT(*) AS n FROM residents WHERE dayofyear(visit_date) <= 200 GROUP BY dow, iso ORDER BY dow;
+SELECT
+  DAYOFWEEK("residents"."visit_date") AS "dow",
+  ISODOW("residents"."visit_date") AS "iso",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  DAYOFYEAR("residents"."visit_date") <= 200
+GROUP BY
+  DAYOFWEEK("residents"."visit_date"),
+  ISODOW("residents"."visit_date")
+ORDER BY
+  "dow";
+
+-- title: week day and hour keys
+SELECT week(visit_date) AS w, COUNT(*) AS n FROM residents WHERE day(visit_date) < 15 AND hour(visited_at) BETWEEN 8 AND 18 GROUP BY w ORDER BY w;
+SELECT
+  WEEK("residents"."visit_date") AS "w",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  DAY("residents"."visit_date") < 15
+  AND HOUR("residents"."visited_at") BETWEEN 8 AND 18
+GROUP BY
+  WEEK("residents"."visit_date")
+ORDER BY
+  "w";
+
+-- title: floor bucketing of a public year
+SELECT floor(year / 5) * 5 AS five_years, COUNT(*) AS n FROM residents GROUP BY five_years ORDER BY five_years;
+SELECT
+  FLOOR("residents"."year" / 5) * 5 AS "five_years",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  FLOOR("residents"."year" / 5) * 5
+ORDER BY
+  "five_years";
+
+-- title: floor bucketing with the width first and its default name
+-- rows_per_unit: many
+SELECT 2 * floor(household / 2), SUM(income) AS total FROM residents GROUP BY 2 * floor(household / 2);
+SELECT
+  2 * FLOOR("residents"."household" / 2) AS "bucket_household",
+  SUM("residents"."income") AS "total",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_1"
+FROM "residents"
+GROUP BY
+  2 * FLOOR("residents"."household" / 2);
+
+-- title: integer division bucket
+SELECT household // 3 AS band, COUNT(*) AS n FROM residents GROUP BY band ORDER BY band;
+SELECT
+  "residents"."household" // 3 AS "band",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."household" // 3
+ORDER BY
+  "band";
+
+-- title: integer division bucket times its width
+SELECT (household // 4) * 4 AS band, AVG(income) AS mean FROM residents GROUP BY (household // 4) * 4 ORDER BY band;
+SELECT
+  (
+    "residents"."household" // 4
+  ) * 4 AS "band",
+  AVG("residents"."income") AS "mean",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  (
+    "residents"."household" // 4
+  ) * 4
+ORDER BY
+  "band";
+
+-- title: floor bucketing with a decimal width
+SELECT floor(year / 2.5) * 2.5 AS band, COUNT(*) AS n FROM residents GROUP BY band ORDER BY band;
+SELECT
+  FLOOR("residents"."year" / 2.5) * 2.5 AS "band",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  FLOOR("residents"."year" / 2.5) * 2.5
+ORDER BY
+  "band";
+
+-- title: lower upper and trim keys
+SELECT lower(district) AS d, upper(sex) AS s, COUNT(*) AS n FROM residents GROUP BY d, s ORDER BY d, s;
+SELECT
+  LOWER("residents"."district") AS "d",
+  UPPER("residents"."sex") AS "s",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  LOWER("residents"."district"),
+  UPPER("residents"."sex")
+ORDER BY
+  "d",
+  "s";
+
+-- title: trim key with its default name
+-- rows_per_unit: many
+SELECT trim(district), COUNT(*) AS n FROM residents GROUP BY trim(district);
+SELECT
+  TRIM("residents"."district") AS "trim_district",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  TRIM("residents"."district");
+
+-- title: coalesce key turns null into a literal
+SELECT coalesce(district, 'unknown') AS area, COUNT(*) AS n FROM residents GROUP BY area ORDER BY area;
+SELECT
+  COALESCE("residents"."district", 'unknown') AS "area",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  COALESCE("residents"."district", 'unknown')
+ORDER BY
+  "area";
+
+-- title: coalesce of a date with a date literal
+SELECT coalesce(visit_date, DATE '1900-01-01') AS visited, COUNT(*) AS n FROM residents GROUP BY visited ORDER BY visited LIMIT 5;
+SELECT
+  COALESCE("residents"."visit_date", CAST('1900-01-01' AS DATE)) AS "visited",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  COALESCE("residents"."visit_date", CAST('1900-01-01' AS DATE))
+ORDER BY
+  "visited"
+LIMIT 5;
+
+-- title: case mapping to literals with else
+SELECT CASE WHEN district IN ('Dongcheng', 'Xicheng') THEN 'core' WHEN district IS NULL THEN 'unknown' ELSE 'outer' END AS zone, COUNT(*) AS n, SUM(income) AS total FROM residents GROUP BY zone ORDER BY zone;
+SELECT
+  CASE
+    WHEN "residents"."district" IN ('Dongcheng', 'Xicheng')
+    THEN 'core'
+    WHEN "residents"."district" IS NULL
+    THEN 'unknown'
+    ELSE 'outer'
+  END AS "zone",
+  COUNT(*) AS "n",
+  SUM("residents"."income") AS "total",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_2"
+FROM "residents"
+GROUP BY
+  CASE
+    WHEN "residents"."district" IN ('Dongcheng', 'Xicheng')
+    THEN 'core'
+    WHEN "residents"."district" IS NULL
+    THEN 'unknown'
+    ELSE 'outer'
+  END
+ORDER BY
+  "zone";
+
+-- title: case mapping without else groups the rest as null
+-- rows_per_unit: many
+SELECT CASE WHEN household BETWEEN 1 AND 2 THEN 'small' WHEN household >= 5 THEN 'large' END AS size, COUNT(*) AS n FROM residents GROUP BY size ORDER BY size;
+SELECT
+  CASE
+    WHEN "residents"."household" BETWEEN 1 AND 2
+    THEN 'small'
+    WHEN "residents"."household" >= 5
+    THEN 'large'
+  END AS "size",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  CASE
+    WHEN "residents"."household" BETWEEN 1 AND 2
+    THEN 'small'
+    WHEN "residents"."household" >= 5
+    THEN 'large'
+  END
+ORDER BY
+  "size";
+
+-- title: simple case mapping
+SELECT CASE sex WHEN 'F' THEN 1 WHEN 'M' THEN 2 END AS code, COUNT(*) AS n FROM residents GROUP BY code ORDER BY code;
+SELECT
+  CASE "residents"."sex" WHEN 'F' THEN 1 WHEN 'M' THEN 2 END AS "code",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE "residents"."sex" WHEN 'F' THEN 1 WHEN 'M' THEN 2 END
+ORDER BY
+  "code";
+
+-- title: case mapping with like and not
+SELECT CASE WHEN district LIKE '%cheng' AND NOT district = 'Xicheng' THEN 'east' ELSE 'other' END AS part, COUNT(*) AS n FROM residents GROUP BY part ORDER BY part;
+SELECT
+  CASE
+    WHEN "residents"."district" LIKE '%cheng' AND NOT "residents"."district" = 'Xicheng'
+    THEN 'east'
+    ELSE 'other'
+  END AS "part",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE
+    WHEN "residents"."district" LIKE '%cheng' AND NOT "residents"."district" = 'Xicheng'
+    THEN 'east'
+    ELSE 'other'
+  END
+ORDER BY
+  "part";
+
+-- title: case mapping over a transform of a date
+SELECT CASE WHEN year(visit_date) = 2023 THEN 'first year' ELSE 'later' END AS period, AVG(income) AS mean FROM residents GROUP BY period ORDER BY period;
+SELECT
+  CASE WHEN YEAR("residents"."visit_date") = 2023 THEN 'first year' ELSE 'later' END AS "period",
+  AVG("residents"."income") AS "mean",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  CASE WHEN YEAR("residents"."visit_date") = 2023 THEN 'first year' ELSE 'later' END
+ORDER BY
+  "period";
+
+-- title: case mapping repeated in group by with default name
+SELECT CASE WHEN year < 2020 THEN 'before' ELSE 'after' END, COUNT(*) AS n FROM residents GROUP BY CASE WHEN year < 2020 THEN 'before' ELSE 'after' END;
+SELECT
+  CASE WHEN "residents"."year" < 2020 THEN 'before' ELSE 'after' END AS "case_year",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE WHEN "residents"."year" < 2020 THEN 'before' ELSE 'after' END;
+
+-- title: simple case over a transform
+-- rows_per_unit: many
+SELECT CASE lower(sex) WHEN 'f' THEN 'female' ELSE 'male' END AS s, COUNT(*) AS n FROM residents GROUP BY s ORDER BY s;
+SELECT
+  CASE LOWER("residents"."sex") WHEN 'f' THEN 'female' ELSE 'male' END AS "s",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  CASE LOWER("residents"."sex") WHEN 'f' THEN 'female' ELSE 'male' END
+ORDER BY
+  "s";
+
+-- title: composed transforms
+SELECT lower(trim(district)) AS d, floor(year(visit_date) / 10) * 10 AS decade, COUNT(*) AS n FROM residents GROUP BY d, decade ORDER BY d, decade;
+SELECT
+  LOWER(TRIM("residents"."district")) AS "d",
+  FLOOR(YEAR("residents"."visit_date") / 10) * 10 AS "decade",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  LOWER(TRIM("residents"."district")),
+  FLOOR(YEAR("residents"."visit_date") / 10) * 10
+ORDER BY
+  "d",
+  "decade";
+
+-- title: plain and derived keys together
+SELECT district, month(visit_date) AS m, COUNT(*) AS n FROM residents GROUP BY district, m ORDER BY district, m;
+SELECT
+  "residents"."district" AS "district",
+  MONTH("residents"."visit_date") AS "m",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district",
+  MONTH("residents"."visit_date")
+ORDER BY
+  "district",
+  "m";
+
+-- title: derived group key that is not an output
+SELECT COUNT(*) AS n, SUM(income) AS total FROM residents GROUP BY year(visit_date);
+SELECT
+  COUNT(*) AS "n",
+  SUM("residents"."income") AS "total",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  YEAR("residents"."visit_date");
+
+-- title: group by the alias of a plain column
+SELECT district AS area, COUNT(*) AS n FROM residents GROUP BY area ORDER BY area;
+SELECT
+  "residents"."district" AS "area",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "area";
+
+-- title: order by a derived key descending with limit
+SELECT date_trunc('month', visit_date) AS month, COUNT(*) AS n FROM residents GROUP BY month ORDER BY n DESC, month LIMIT 4;
+SELECT
+  DATE_TRUNC('MONTH', "residents"."visit_date") AS "month",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('MONTH', "residents"."visit_date")
+ORDER BY
+  "n" DESC,
+  "month"
+LIMIT 4;
+
+-- title: derived key over a qualified column matches the unqualified one
+SELECT lower(r.district) AS d, COUNT(*) AS n FROM residents AS r GROUP BY lower(district) ORDER BY d;
+SELECT
+  LOWER("residents"."district") AS "d",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  LOWER("residents"."district")
+ORDER BY
+  "d";
+
+-- title: chinese case mapping key
+SELECT CASE WHEN 区 IN ('东城', '西城') THEN '核心' ELSE '其他' END AS 区域, COUNT(*) AS 人数 FROM 居民 GROUP BY 区域 ORDER BY 区域;
+SELECT
+  CASE WHEN "居民"."区" IN ('东城', '西城') THEN '核心' ELSE '其他' END AS "区域",
+  COUNT(*) AS "人数",
+  COUNT(*) AS "__units"
+FROM "居民"
+GROUP BY
+  CASE WHEN "居民"."区" IN ('东城', '西城') THEN '核心' ELSE '其他' END
+ORDER BY
+  "区域";
+
+-- title: year of a compare column in where
+SELECT district, COUNT(*) AS n FROM residents WHERE year(birth_date) >= 1980 GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  YEAR("residents"."birth_date") >= 1980
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: date_trunc of a group date compared with a date
+SELECT sex, COUNT(*) AS n FROM residents WHERE date_trunc('month', visit_date) = DATE '2023-06-01' GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  DATE_TRUNC('MONTH', "residents"."visit_date") = CAST('2023-06-01' AS DATE)
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: lower in like
+-- rows_per_unit: many
+SELECT COUNT(*) AS n FROM residents WHERE lower(district) LIKE '%cheng';
+SELECT
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+WHERE
+  LOWER("residents"."district") LIKE '%cheng';
+
+-- title: extract between on a compare column
+SELECT sex, AVG(income) AS mean FROM residents WHERE extract(year FROM birth_date) BETWEEN 1960 AND 1970 GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  AVG("residents"."income") AS "mean",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+WHERE
+  EXTRACT(YEAR FROM "residents"."birth_date") BETWEEN 1960 AND 1970
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: month in a list on a compare column
+SELECT COUNT(*) AS n FROM residents WHERE month(birth_date) IN (1, 2, 3) AND quarter(birth_date) <> 4;
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  MONTH("residents"."birth_date") IN (1, 2, 3)
+  AND QUARTER("residents"."birth_date") <> 4;
+
+-- title: coalesce in where
+SELECT COUNT(*) AS n FROM residents WHERE coalesce(district, 'none') <> 'none';
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  COALESCE("residents"."district", 'none') <> 'none';
+
+-- title: trim and bucket tests
+SELECT sex, COUNT(*) AS n FROM residents WHERE trim(sex) = 'F' AND floor(year / 2) * 2 = 2020 GROUP BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  TRIM("residents"."sex") = 'F' AND FLOOR("residents"."year" / 2) * 2 = 2020
+GROUP BY
+  "residents"."sex";
+
+-- title: literal on the left of a transformed column
+SELECT COUNT(*) AS n FROM residents WHERE 1980 <= year(birth_date);
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  1980 <= YEAR("residents"."birth_date");
+
+-- title: transformed column is not null
+SELECT COUNT(*) AS n FROM residents WHERE dayofweek(visit_date) IS NOT NULL;
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  NOT DAYOFWEEK("residents"."visit_date") IS NULL;
+
+-- title: integer division in where
+SELECT COUNT(*) AS n FROM residents WHERE household // 2 = 2;
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  "residents"."household" // 2 = 2;
+
+-- title: transforms under or and not
+SELECT sex, COUNT(*) AS n FROM residents WHERE quarter(visited_at) = 1 OR NOT (lower(sex) = 'm') GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  QUARTER("residents"."visited_at") = 1 OR NOT (
+    LOWER("residents"."sex") = 'm'
+  )
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: date_trunc of a compare column in where
+SELECT COUNT(*) AS n FROM residents WHERE date_trunc('decade', birth_date) = TIMESTAMP '1970-01-01 00:00:00';
+SELECT
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  DATE_TRUNC('DECADE', "residents"."birth_date") = CAST('1970-01-01 00:00:00' AS TIMESTAMP);
+
+-- title: standard deviation and variance family
+SELECT sex, STDDEV(income), STDDEV_SAMP(age), STDDEV_POP(income), VARIANCE(income), VAR_SAMP(age), VAR_POP(spend) FROM residents GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  STDDEV_SAMP("residents"."income") AS "stddev_income",
+  STDDEV_SAMP("residents"."age") AS "stddev_samp_age",
+  STDDEV_POP("residents"."income") AS "stddev_pop_income",
+  VARIANCE("residents"."income") AS "variance_income",
+  VARIANCE("residents"."age") AS "var_samp_age",
+  VAR_POP("residents"."spend") AS "var_pop_spend",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1",
+  COUNT("residents"."age") AS "__units_2",
+  COUNT("residents"."income") AS "__units_3",
+  COUNT("residents"."income") AS "__units_4",
+  COUNT("residents"."age") AS "__units_5",
+  COUNT("residents"."spend") AS "__units_6"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: standard deviation and variance with many rows per unit
+-- rows_per_unit: many
+SELECT district, STDDEV(spend) AS sd, VAR_POP(income) AS v FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  STDDEV_SAMP("residents"."spend") AS "sd",
+  VAR_POP("residents"."income") AS "v",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_1",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_2"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: stddev without group by
+SELECT STDDEV_POP(age) AS sd, VARIANCE(spend) AS v FROM residents;
+SELECT
+  STDDEV_POP("residents"."age") AS "sd",
+  VARIANCE("residents"."spend") AS "v",
+  COUNT(*) AS "__units",
+  COUNT("residents"."age") AS "__units_0",
+  COUNT("residents"."spend") AS "__units_1"
+FROM "residents";
+
+-- title: count of an aggregate column
+SELECT district, COUNT(income) AS with_income, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT("residents"."income") AS "with_income",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: count of an aggregate column with many rows per unit
+-- rows_per_unit: many
+SELECT sex, COUNT(age), COUNT(DISTINCT resident_id) AS people FROM residents GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT("residents"."age") AS "count_age",
+  COUNT(DISTINCT "residents"."resident_id") AS "people",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: column without nulls reuses the row units
+SELECT district, SUM(rooms) AS r, STDDEV(rooms) AS sd, COUNT(rooms) AS c FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  SUM("residents"."rooms") AS "r",
+  STDDEV_SAMP("residents"."rooms") AS "sd",
+  COUNT("residents"."rooms") AS "c",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: column without nulls reuses the row units with many rows per unit
+-- rows_per_unit: many
+SELECT sex, AVG(rooms) AS mean, VAR_POP(rooms) AS v FROM residents GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  AVG("residents"."rooms") AS "mean",
+  VAR_POP("residents"."rooms") AS "v",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: conditional sum with else zero
+SELECT district, SUM(CASE WHEN sex = 'F' THEN income ELSE 0 END) AS female_income FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  SUM(CASE WHEN "residents"."sex" = 'F' THEN "residents"."income" ELSE 0 END) AS "female_income",
+  COUNT(*) AS "__units",
+  COUNT(CASE WHEN "residents"."sex" = 'F' THEN "residents"."income" END) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: conditional average without else
+-- rows_per_unit: many
+SELECT district, AVG(CASE WHEN year >= 2021 THEN income END) AS recent FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  AVG(CASE WHEN "residents"."year" >= 2021 THEN "residents"."income" END) AS "recent",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE
+      WHEN NOT CASE WHEN "residents"."year" >= 2021 THEN "residents"."income" END IS NULL
+      THEN "residents"."resident_id"
+    END
+  ) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: conditional sum with else null and a transformed condition
+SELECT sex, SUM(CASE WHEN year(birth_date) < 1970 AND district IN ('Haidian', 'Daxing') THEN age ELSE NULL END) AS older FROM residents GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  SUM(
+    CASE
+      WHEN YEAR("residents"."birth_date") < 1970
+      AND "residents"."district" IN ('Haidian', 'Daxing')
+      THEN "residents"."age"
+      ELSE NULL
+    END
+  ) AS "older",
+  COUNT(*) AS "__units",
+  COUNT(
+    CASE
+      WHEN YEAR("residents"."birth_date") < 1970
+      AND "residents"."district" IN ('Haidian', 'Daxing')
+      THEN "residents"."age"
+    END
+  ) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: conditional sum with several branches on one column
+-- rows_per_unit: many
+SELECT SUM(CASE WHEN sex = 'F' THEN spend WHEN district IS NULL THEN spend ELSE 0.0 END) AS s FROM residents;
+SELECT
+  SUM(
+    CASE
+      WHEN "residents"."sex" = 'F'
+      THEN "residents"."spend"
+      WHEN "residents"."district" IS NULL
+      THEN "residents"."spend"
+      ELSE 0.0
+    END
+  ) AS "s",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE
+      WHEN NOT CASE
+        WHEN "residents"."sex" = 'F'
+        THEN "residents"."spend"
+        WHEN "residents"."district" IS NULL
+        THEN "residents"."spend"
+      END IS NULL
+      THEN "residents"."resident_id"
+    END
+  ) AS "__units_0"
+FROM "residents";
+
+-- title: conditional and plain sums side by side with default names
+SELECT year, SUM(income), SUM(CASE WHEN sex = 'M' THEN income END), AVG(CASE WHEN lower(district) LIKE 'x%' THEN income ELSE 0 END) FROM residents GROUP BY year ORDER BY year;
+SELECT
+  "residents"."year" AS "year",
+  SUM("residents"."income") AS "sum_income",
+  SUM(CASE WHEN "residents"."sex" = 'M' THEN "residents"."income" END) AS "sum_case_income",
+  AVG(
+    CASE
+      WHEN LOWER("residents"."district") LIKE 'x%'
+      THEN "residents"."income"
+      ELSE 0
+    END
+  ) AS "avg_case_income",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1",
+  COUNT(CASE WHEN "residents"."sex" = 'M' THEN "residents"."income" END) AS "__units_2",
+  COUNT(CASE WHEN LOWER("residents"."district") LIKE 'x%' THEN "residents"."income" END) AS "__units_3"
+FROM "residents"
+GROUP BY
+  "residents"."year"
+ORDER BY
+  "year";
+
+-- title: conditional sum over a column without nulls still counts its own units
+SELECT district, SUM(CASE WHEN household > 4 THEN rooms ELSE 0 END) AS big FROM residents GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  SUM(CASE WHEN "residents"."household" > 4 THEN "residents"."rooms" ELSE 0 END) AS "big",
+  COUNT(*) AS "__units",
+  COUNT(CASE WHEN "residents"."household" > 4 THEN "residents"."rooms" END) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: min and max of public columns
+SELECT sex, MIN(year) AS first_year, MAX(year) AS last_year, MAX(visited_at) AS latest FROM residents GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  MIN("residents"."year") AS "first_year",
+  MAX("residents"."year") AS "last_year",
+  MAX("residents"."visited_at") AS "latest",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: min and max of public columns with many rows per unit
+-- rows_per_unit: many
+SELECT MIN(visited_at), MAX(year) FROM residents WHERE district = 'Haidian';
+SELECT
+  MIN("residents"."visited_at") AS "min_visited_at",
+  MAX("residents"."year") AS "max_year",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+WHERE
+  "residents"."district" = 'Haidian';
+
+-- title: every aggregate kind with a derived key
+-- rows_per_unit: many
+SELECT year(visit_date) AS y, COUNT(*), COUNT(DISTINCT resident_id), COUNT(income), SUM(income), AVG(age), STDDEV_SAMP(spend), STDDEV_POP(spend), VAR_SAMP(age), VAR_POP(age), MIN(year), MAX(year) FROM residents GROUP BY y ORDER BY y;
+SELECT
+  YEAR("residents"."visit_date") AS "y",
+  COUNT(*) AS "count",
+  COUNT(DISTINCT "residents"."resident_id") AS "count_distinct_resident_id",
+  COUNT("residents"."income") AS "count_income",
+  SUM("residents"."income") AS "sum_income",
+  AVG("residents"."age") AS "avg_age",
+  STDDEV_SAMP("residents"."spend") AS "stddev_samp_spend",
+  STDDEV_POP("residents"."spend") AS "stddev_pop_spend",
+  VARIANCE("residents"."age") AS "var_samp_age",
+  VAR_POP("residents"."age") AS "var_pop_age",
+  MIN("residents"."year") AS "min_year",
+  MAX("residents"."year") AS "max_year",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_3",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_4",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_5",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_6",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_7",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_8",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_9"
+FROM "residents"
+GROUP BY
+  YEAR("residents"."visit_date")
+ORDER BY
+  "y";
+
+-- title: order by a stddev alias
+SELECT district, STDDEV(income) AS sd FROM residents GROUP BY district ORDER BY sd DESC NULLS LAST, district LIMIT 3;
+SELECT
+  "residents"."district" AS "district",
+  STDDEV_SAMP("residents"."income") AS "sd",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "sd" DESC,
+  "district"
+LIMIT 3;
+
+-- title: chinese stddev and count
+SELECT 区, STDDEV(收入) AS 标准差, COUNT(收入) AS 有收入 FROM 居民 GROUP BY 区 ORDER BY 区;
+SELECT
+  "居民"."区" AS "区",
+  STDDEV_SAMP("居民"."收入") AS "标准差",
+  COUNT("居民"."收入") AS "有收入",
+  COUNT(*) AS "__units",
+  COUNT("居民"."收入") AS "__units_1",
+  COUNT("居民"."收入") AS "__units_2"
+FROM "居民"
+GROUP BY
+  "居民"."区"
+ORDER BY
+  "区";
+
+-- title: chinese conditional sum with many rows per unit
+-- rows_per_unit: many
+SELECT 区, SUM(CASE WHEN 区 <> '东城' THEN 收入 ELSE 0 END) AS 收入合计 FROM 居民 GROUP BY 区 ORDER BY 区;
+SELECT
+  "居民"."区" AS "区",
+  SUM(CASE WHEN "居民"."区" <> '东城' THEN "居民"."收入" ELSE 0 END) AS "收入合计",
+  COUNT(DISTINCT "居民"."身份证号") AS "__units",
+  COUNT(
+    DISTINCT CASE
+      WHEN NOT CASE WHEN "居民"."区" <> '东城' THEN "居民"."收入" END IS NULL
+      THEN "居民"."身份证号"
+    END
+  ) AS "__units_1"
+FROM "居民"
+GROUP BY
+  "居民"."区"
+ORDER BY
+  "区";
+
+-- title: derived key with a filter on the same column
+SELECT lower(district) AS d, COUNT(*) AS n FROM residents WHERE district IS NOT NULL AND lower(district) <> 'daxing' GROUP BY d ORDER BY d;
+SELECT
+  LOWER("residents"."district") AS "d",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  NOT "residents"."district" IS NULL AND LOWER("residents"."district") <> 'daxing'
+GROUP BY
+  LOWER("residents"."district")
+ORDER BY
+  "d";
+
+-- title: group by alias and repeated expression of two keys
+-- rows_per_unit: many
+SELECT month(visit_date) AS m, coalesce(sex, '?') AS s, SUM(spend) AS total FROM residents GROUP BY m, coalesce(sex, '?') ORDER BY m, s;
+SELECT
+  MONTH("residents"."visit_date") AS "m",
+  COALESCE("residents"."sex", '?') AS "s",
+  SUM("residents"."spend") AS "total",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_2"
+FROM "residents"
+GROUP BY
+  MONTH("residents"."visit_date"),
+  COALESCE("residents"."sex", '?')
+ORDER BY
+  "m",
+  "s";
+
+-- title: derived keys ordered by grouped column that is not an output
+SELECT year(visit_date) AS y, COUNT(*) AS n FROM residents GROUP BY y, sex ORDER BY y, sex;
+SELECT
+  YEAR("residents"."visit_date") AS "y",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  YEAR("residents"."visit_date"),
+  "residents"."sex"
+ORDER BY
+  "y",
+  "residents"."sex";
+
+-- title: case mapping with a typed date condition
+SELECT CASE WHEN visit_date < DATE '2023-07-01' THEN 'h1' WHEN visit_date IS NULL THEN 'none' ELSE 'later' END AS half, COUNT(*) AS n FROM residents GROUP BY half ORDER BY half;
+SELECT
+  CASE
+    WHEN "residents"."visit_date" < CAST('2023-07-01' AS DATE)
+    THEN 'h1'
+    WHEN "residents"."visit_date" IS NULL
+    THEN 'none'
+    ELSE 'later'
+  END AS "half",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE
+    WHEN "residents"."visit_date" < CAST('2023-07-01' AS DATE)
+    THEN 'h1'
+    WHEN "residents"."visit_date" IS NULL
+    THEN 'none'
+    ELSE 'later'
+  END
+ORDER BY
+  "half";
+
+-- title: case mapping to numbers and a bucket
+SELECT CASE WHEN floor(household / 2) * 2 = 2 THEN 2 ELSE 0 END AS pair, COUNT(*) AS n FROM residents GROUP BY pair ORDER BY pair;
+SELECT
+  CASE WHEN FLOOR("residents"."household" / 2) * 2 = 2 THEN 2 ELSE 0 END AS "pair",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE WHEN FLOOR("residents"."household" / 2) * 2 = 2 THEN 2 ELSE 0 END
+ORDER BY
+  "pair";
+
+-- title: hour key from a public timestamp
+-- rows_per_unit: many
+SELECT hour(visited_at) AS h, COUNT(*) AS n FROM residents GROUP BY h ORDER BY h;
+SELECT
+  HOUR("residents"."visited_at") AS "h",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+GROUP BY
+  HOUR("residents"."visited_at")
+ORDER BY
+  "h";
+
+-- title: dayofmonth via day function and extract of isodow
+SELECT day(visit_date) AS d, COUNT(*) AS n FROM residents WHERE extract(isodow FROM visit_date) < 6 GROUP BY d ORDER BY d;
+SELECT
+  DAY("residents"."visit_date") AS "d",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  EXTRACT(ISODOW FROM "residents"."visit_date") < 6
+GROUP BY
+  DAY("residents"."visit_date")
+ORDER BY
+  "d";
