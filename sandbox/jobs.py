@@ -135,6 +135,7 @@ def granted_tables(
                 name,
                 ColumnLevel(all_cols[name].level),
                 tuple(all_cols[name].public_keys) if all_cols[name].public_keys else None,
+                type=all_cols[name].type,
                 nullable=name in ver.null_columns,
             )
             for name in cols

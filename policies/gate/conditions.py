@@ -23,9 +23,9 @@ from sqlglot import exp
 
 from policies.gate.columns import Place
 from policies.gate.nodes import TEST_HINT, column_refs, construct, disallowed, literal_reason, unparen
-from policies.gate.reasons import Reason
+from policies.gate.reasons import Reason, ReasonCode, reason
 from policies.gate.scope import Scope
-from policies.gate.transforms import derive
+from policies.gate.transforms import Derived, derive
 
 _COMPARISONS = (exp.EQ, exp.NEQ, exp.LT, exp.LTE, exp.GT, exp.GTE)
 
@@ -100,4 +100,33 @@ def _operand_with(
     if isinstance(operand, exp.Case):
         hint = "Write the condition itself, e.g. WHERE district IN ('a', 'b'), instead of a CASE."
         return [*reasons, construct("CASE in a test", operand, scope, hint)]
-    return [*reasons, *derive(operand, scope, place).reasons]
+    derived = derive(operand, scope, place)
+    if reasons or derived.reasons or derived.column is None or not _yields_text(derived):
+        return [*reasons, *derived.reasons]  # a literal refused already needs no second reason
+    if place is Place.like or all(_is_text_literal(literal) for literal in literals):
+        return reasons
+    position = scope.source.position(node)
+    return [*reasons, reason(ReasonCode.literal_type_mismatch, derived.column.name, position)]
+
+
+_TEXT_TYPES = ("string", "large_string", "utf8", "large_utf8")
+_TEXT_TRANSFORMS = frozenset({"lower", "upper", "trim", "coalesce"})
+
+
+def _yields_text(derived: Derived) -> bool:
+    """Whether the tested expression is text: a text column, bare or through a text-to-text transform.
+
+    DuckDB compares text with a number, date or boolean by converting every value of the column, and
+    that conversion fails on some values and not others, so whether a job fails would tell which
+    values exist (an error oracle). A literal compared with a number or date column is converted once
+    instead: it fails or not whatever the data.
+    """
+    column = derived.column
+    if column is None or column.type is None or not column.type.startswith(_TEXT_TYPES):
+        return False
+    return derived.label == column.name or derived.label in _TEXT_TRANSFORMS
+
+
+def _is_text_literal(node: exp.Expr) -> bool:
+    node = unparen(node)
+    return isinstance(node, exp.Null) or (isinstance(node, exp.Literal) and node.is_string)

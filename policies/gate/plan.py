@@ -21,6 +21,7 @@ class ColumnGrant:
     name: str
     level: ColumnLevel
     public_keys: tuple[str, ...] | None = None  # group keys that may be shown even in a suppressed row
+    type: str | None = None  # the Arrow type registered ("string", "int64", "date32[day]"); None if unknown
     nullable: bool = True  # False when the dataset version holds no NULL here: a cell's units are its row's
 
 

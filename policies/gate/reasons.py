@@ -33,6 +33,7 @@ class ReasonCode(StrEnum):
     ambiguous_name = "ambiguous_name"
     duplicate_output_name = "duplicate_output_name"
     reserved_output_name = "reserved_output_name"
+    literal_type_mismatch = "literal_type_mismatch"
     internal_error = "internal_error"
 
 
@@ -64,6 +65,7 @@ _MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.ambiguous_name: "name '{construct}' is both an output alias and a table column",
     ReasonCode.duplicate_output_name: "output name '{construct}' is used more than once",
     ReasonCode.reserved_output_name: "output name '{construct}' is reserved",
+    ReasonCode.literal_type_mismatch: "text column '{construct}' is compared with a non-text literal",
     ReasonCode.internal_error: "the gate could not check this query",
 }
 
@@ -87,6 +89,10 @@ HINTS: dict[ReasonCode, str] = {
     ReasonCode.ambiguous_name: "Give the output an alias that is not also a column name.",
     ReasonCode.duplicate_output_name: "Give each output column a distinct name with AS.",
     ReasonCode.reserved_output_name: "Choose an output name that does not start with two underscores.",
+    ReasonCode.literal_type_mismatch: (
+        "Compare text columns with string literals only ('...'): any other literal would convert every "
+        "value of the column, and a conversion that fails on some values would tell which values exist."
+    ),
     ReasonCode.internal_error: "Simplify the query; if this persists, report it to the administrator.",
 }
 

@@ -50,12 +50,20 @@ CN_LEVELS = {
 }
 
 
+def _types(name: str) -> dict[str, str]:
+    """The registered (Arrow) type of each fixture column, as the catalog records it."""
+    make = _residents if name == "residents" else _chinese
+    return {field.name: str(field.type) for field in make(random.Random(0), ROWS).schema}
+
+
 def _grant(name: str, levels: dict[str, ColumnLevel], unit: str, max_rows: int | None) -> TableGrant:
+    types = _types(name)
     columns = {
         column: ColumnGrant(
             column,
             level,
             ("Dongcheng", "Xicheng") if column == "district" else None,
+            type=types[column],
             nullable=column not in NOT_NULL,
         )
         for column, level in levels.items()

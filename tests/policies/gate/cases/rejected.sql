@@ -976,3 +976,35 @@ SELECT (SELECT MAX(income) FROM residents) AS m FROM residents;
 -- title: materialized cte
 -- expect: construct_not_allowed
 WITH t AS MATERIALIZED (SELECT COUNT(*) AS n FROM residents) SELECT COUNT(*) FROM residents;
+
+-- title: text column compared with a number (an error oracle: the cast fails on some values only)
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM residents WHERE district = 5;
+
+-- title: text column compared with a date literal
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM residents WHERE sex > DATE '2020-01-01';
+
+-- title: text column in a list of numbers
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM residents WHERE district IN ('Dongcheng', 2);
+
+-- title: text column between numbers
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM residents WHERE district BETWEEN 1 AND 3;
+
+-- title: lowered text column compared with a boolean
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM residents WHERE lower(sex) = TRUE;
+
+-- title: text column compared with a number inside a conditional aggregate
+-- expect: literal_type_mismatch
+SELECT SUM(CASE WHEN district = 7 THEN income END) AS s FROM residents;
+
+-- title: text column compared with a number in a CASE group key
+-- expect: literal_type_mismatch
+SELECT CASE WHEN sex = 1 THEN 'a' ELSE 'b' END AS k, COUNT(*) FROM residents GROUP BY k;
+
+-- title: chinese text column compared with a number
+-- expect: literal_type_mismatch
+SELECT COUNT(*) FROM 居民 WHERE 区 = 3;
