@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from pydantic import ValidationError
 from sandbox import datasets
 from sandbox.api.deps import RuntimeDep, UserDep
 from sandbox.api.schemas import ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
+from sandbox.auth import Role, require
+from sandbox.catalog.models import User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 
@@ -51,20 +54,25 @@ def _parse_meta(model: type[DatasetIn] | type[VersionIn], text: str | None) -> D
         ) from None
 
 
+def _from_upload(
+    rt: Runtime, user: User, upload: UploadFile, register: Callable[[Path], DatasetOut]
+) -> DatasetOut:
+    """Role first (an operator's upload is never even stored), then the upload, removed whatever happens."""
+    require(user, Role.source_unit)
+    path = _save_upload(rt, upload)
+    try:
+        return register(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
 @router.post("", status_code=201, response_model=DatasetOut)
 def register(
     rt: RuntimeDep, user: UserDep, file: Annotated[UploadFile, File()], metadata: Annotated[str, Form()]
 ) -> DatasetOut:
     meta = _parse_meta(DatasetIn, metadata)
     assert isinstance(meta, DatasetIn)
-    from sandbox.auth import Role, require
-
-    require(user, Role.source_unit)
-    path = _save_upload(rt, file)
-    try:
-        return datasets.register(rt, user, meta, path)
-    finally:
-        path.unlink(missing_ok=True)
+    return _from_upload(rt, user, file, lambda path: datasets.register(rt, user, meta, path))
 
 
 @router.post("/{dataset_id}/versions", status_code=201, response_model=DatasetOut)
@@ -77,14 +85,7 @@ def add_version(
 ) -> DatasetOut:
     meta = _parse_meta(VersionIn, metadata)
     assert isinstance(meta, VersionIn)
-    from sandbox.auth import Role, require
-
-    require(user, Role.source_unit)
-    path = _save_upload(rt, file)
-    try:
-        return datasets.add_version(rt, user, dataset_id, meta, path)
-    finally:
-        path.unlink(missing_ok=True)
+    return _from_upload(rt, user, file, lambda path: datasets.add_version(rt, user, dataset_id, meta, path))
 
 
 @router.put("/{dataset_id}/columns", response_model=DatasetOut)
