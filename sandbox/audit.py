@@ -43,6 +43,7 @@ EVENT_TYPES: dict[str, str] = {
     "job.rejected": "a reviewer rejected the output or asked for changes",
     "job.released": "the output was released",
     "review.decided": "a reviewer decided on a job's output",
+    "budget.debited": "a job's privacy spend was debited from the ledger before it ran",
     "release.created": "release artifacts were written with their sha256",
     "release.downloaded": "the submitting operator downloaded a released artifact",
 }

@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     scenario_state = "scenario_state"
     column_not_granted = "column_not_granted"
     mode_not_allowed = "mode_not_allowed"
+    budget_exceeded = "budget_exceeded"
     # jobs
     gate_rejected = "gate_rejected"
     job_state = "job_state"
@@ -74,6 +75,11 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "Column {column!r} of dataset {dataset!r} cannot be granted: {reason}.",
     ),
     ErrorCode.mode_not_allowed: (422, "Output mode {mode!r} is not allowed here: {reason}."),
+    ErrorCode.budget_exceeded: (
+        409,
+        "The job's spend (epsilon {epsilon}) exceeds what is left of the scenario's budget "
+        "(epsilon {epsilon_left}).",
+    ),
     ErrorCode.gate_rejected: (422, "The query was rejected by the policy gate; see detail for every reason."),
     ErrorCode.job_state: (409, "Job {job_id} is {state}; it cannot be {action}."),
     ErrorCode.not_released: (409, "Job {job_id} has no released output (state {state})."),

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policies.levels import ColumnLevel
-from sandbox import audit
+from sandbox import audit, ledger
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -23,7 +23,8 @@ def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def scenario_out(sc: Scenario) -> ScenarioOut:
+def scenario_out(s: Session, sc: Scenario) -> ScenarioOut:
+    spent = ledger.budget(s, sc)
     return ScenarioOut(
         id=sc.id,
         name=sc.name,
@@ -38,6 +39,8 @@ def scenario_out(sc: Scenario) -> ScenarioOut:
         state=sc.state,
         decision_reason=sc.decision_reason,
         created_at=aware(sc.created_at),
+        epsilon_spent=spent.epsilon_spent,
+        delta_spent=spent.delta_spent,
     )
 
 
@@ -101,7 +104,7 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
                 "public_interest": sc.public_interest,
             },
         )
-        return scenario_out(sc)
+        return scenario_out(s, sc)
 
 
 def _transition(
@@ -135,7 +138,7 @@ def _transition(
             object_id=sc.id,
             detail={"reason": body.reason, "cancelled_jobs": cancelled},
         )
-        return scenario_out(sc)
+        return scenario_out(s, sc)
 
 
 def approve(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:
@@ -163,7 +166,7 @@ def visible(s: Session, actor: User, scenario_id: str) -> Scenario:
 def get(rt: Runtime, actor: User, scenario_id: str) -> ScenarioOut:
     require(actor, Role.operator, Role.admin, Role.reviewer, Role.auditor)
     with rt.catalog.session() as s:
-        return scenario_out(visible(s, actor, scenario_id))
+        return scenario_out(s, visible(s, actor, scenario_id))
 
 
 def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) -> Page[ScenarioOut]:
@@ -173,4 +176,4 @@ def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) 
         if not has_role(actor, Role.admin, Role.reviewer, Role.auditor):
             q = q.where(Scenario.operator_id == actor.id)
         rows, next_cursor = paginate(s, q, Scenario.id, limit, cursor)
-        return Page(items=[scenario_out(r) for r in rows], next_cursor=next_cursor)
+        return Page(items=[scenario_out(s, r) for r in rows], next_cursor=next_cursor)

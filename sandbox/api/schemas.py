@@ -125,6 +125,8 @@ class ScenarioOut(BaseModel):
     state: str
     decision_reason: str | None
     created_at: datetime
+    epsilon_spent: float = Field(0.0, description="The most any granted dataset has spent for this operator.")
+    delta_spent: float = 0.0
 
 
 class DecisionIn(In):

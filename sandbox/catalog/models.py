@@ -141,6 +141,31 @@ class Release(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
+class PrivacyTotal(Base):
+    """What an operator has spent on a dataset, over every scenario: the row a debit locks."""
+
+    __tablename__ = "privacy_totals"
+
+    operator_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    epsilon_units: Mapped[int] = mapped_column(BigInteger)  # 1e-9 epsilon
+    delta_units: Mapped[int] = mapped_column(BigInteger)  # 1e-18 delta
+
+
+class PrivacySpend(Base):
+    """One job's debit, kept for the record (the totals are what is checked)."""
+
+    __tablename__ = "privacy_spends"
+
+    job_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id"), index=True)
+    operator_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    dataset_ids: Mapped[list[str]] = mapped_column(JSON)
+    epsilon_units: Mapped[int] = mapped_column(BigInteger)
+    delta_units: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
 
