@@ -56,8 +56,13 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
         problem = name_problem([clean_name(name) for name in names])
         if problem is not None:
             column, words = problem
-            raise ConnectorError("malformed_file", words, line=_physical_line(path, codec, format, 1),
-                                 column=column, format=format)
+            raise ConnectorError(
+                "malformed_file",
+                words,
+                line=_physical_line(path, codec, format, 1),
+                column=column,
+                format=format,
+            )
         convert = pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()),
             null_values=[""],
@@ -66,9 +71,13 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
         )
         table = _parse(path, read, parse, convert)
         if table is not None and _ends_in_open_quote(path, table):
-            raise ConnectorError("malformed_file", "unterminated quoted field", format=format,
-                                 line=_physical_line(path, codec, format, table.num_rows + 1),
-                                 column=table.num_columns)
+            raise ConnectorError(
+                "malformed_file",
+                "unterminated quoted field",
+                format=format,
+                line=_physical_line(path, codec, format, table.num_rows + 1),
+                column=table.num_columns,
+            )
         if table is not None:
             table = table.rename_columns([clean_name(name) for name in names])
             return reader(infer_table(table))
@@ -97,8 +106,9 @@ def _header(path: Path, encoding: str, delimiter: str) -> list[str] | None:
     """Column names as pyarrow reads them (from its first block), or None if that fails."""
     # Ragged rows are skipped here: the header is line 1, so its problems are reported first.
     small = pacsv.ReadOptions(use_threads=False, block_size=_HEADER_BLOCK_BYTES, encoding=encoding)
-    lenient = pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
-                                 invalid_row_handler=lambda row: "skip")
+    lenient = pacsv.ParseOptions(
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=lambda row: "skip"
+    )
     try:
         with pacsv.open_csv(path, read_options=small, parse_options=lenient) as first_block:
             return list(first_block.schema.names)
@@ -121,8 +131,13 @@ def _parse_error(path: Path, codec: str, format: str, bad: _BadRow | None) -> Co
     line = None if bad.number is None else _physical_line(path, codec, format, bad.number)
     # The first surplus field, or the first missing one.
     column = bad.expected + 1 if bad.actual > bad.expected else bad.actual + 1
-    return ConnectorError("malformed_file", f"expected {bad.expected} fields, found {bad.actual}",
-                          line=line, column=column, format=format)
+    return ConnectorError(
+        "malformed_file",
+        f"expected {bad.expected} fields, found {bad.actual}",
+        line=line,
+        column=column,
+        format=format,
+    )
 
 
 def _physical_line(path: Path, codec: str, format: str, record: int) -> int | None:

@@ -40,8 +40,11 @@ class ConnectorError(Exception):
         super().__init__(self._message())
 
     def _message(self) -> str:
-        where = [f"{name} {value}" for name, value in (("line", self.line), ("column", self.column))
-                 if value is not None]
+        where = [
+            f"{name} {value}"
+            for name, value in (("line", self.line), ("column", self.column))
+            if value is not None
+        ]
         return f"{self.code}: {self.problem}" + (f" ({', '.join(where)})" if where else "")
 
     def __str__(self) -> str:

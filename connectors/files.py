@@ -90,8 +90,10 @@ def _read_parquet(path: Path) -> pa.RecordBatchReader:
         parquet.close()
         raise ConnectorError("malformed_file", bad[1], column=bad[0], format="parquet")
     if names != schema.names:
-        schema = pa.schema([field.with_name(name) for field, name in zip(schema, names, strict=True)],
-                           metadata=schema.metadata)
+        schema = pa.schema(
+            [field.with_name(name) for field, name in zip(schema, names, strict=True)],
+            metadata=schema.metadata,
+        )
     return pa.RecordBatchReader.from_batches(schema, _parquet_batches(parquet, schema))
 
 

@@ -63,8 +63,12 @@ def resolve_encoding(path: Path, requested: str | None, format: str) -> str:
         failures[codec] = scan.bad_offset
     # Nothing decodes: the codec that got furthest is the likeliest intended one, so report its byte.
     codec, offset = max(failures.items(), key=lambda item: item[1])
-    raise ConnectorError("unknown_encoding", f"invalid byte sequence for {_LABELS[codec]}",
-                         line=_line_of(path, offset), format=format)
+    raise ConnectorError(
+        "unknown_encoding",
+        f"invalid byte sequence for {_LABELS[codec]}",
+        line=_line_of(path, offset),
+        format=format,
+    )
 
 
 def _scan(path: Path, codec: str) -> _Scan:

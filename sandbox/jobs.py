@@ -95,7 +95,13 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
         sql=d["sql"],
         tables=tuple(d["tables"]),
         outputs=tuple(
-            OutputColumn(o["name"], OutputKind(o["kind"]), o.get("source_column"), o.get("units_column"))
+            OutputColumn(
+                o["name"],
+                OutputKind(o["kind"]),
+                o.get("source_column"),
+                o.get("units_column"),
+                o.get("source_table"),
+            )
             for o in d["outputs"]
         ),
         group_units_column=d["group_units_column"],

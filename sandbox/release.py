@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,8 @@ MEDIA_TYPES = {
 def _json_value(v: Any) -> Any:
     if isinstance(v, float) and v != v:  # NaN is not JSON
         return None
+    if isinstance(v, Decimal):  # DuckDB sums integers as HUGEINT, which Arrow carries as decimal
+        return int(v) if v == v.to_integral_value() else float(v)
     if isinstance(v, (datetime,)):
         return v.isoformat()
     return v

@@ -116,15 +116,24 @@ def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, lis
     """Declared public keys, by the *output* name of each group key drawn from that column.
 
     The privacy layer shows a group key of a suppressed row only if the value is a declared public
-    key; an output renamed with AS (`district AS d`) keeps its column's list, and a key drawn from a
-    column without one gets none.
+    key; an output renamed with AS (`district AS d`) keeps its column's list, a key is looked up in its
+    own table (two joined tables may both have a `district`), and a key from a column without a list
+    gets none.
     """
-    declared = {c.name: list(c.public_keys) for t in used for c in t.grant.columns.values() if c.public_keys}
-    return {
-        o.name: declared[o.source_column]
-        for o in plan.outputs
-        if o.kind is OutputKind.group and o.source_column in declared
+    declared = {
+        (t.grant.name.lower(), c.name): list(c.public_keys)
+        for t in used
+        for c in t.grant.columns.values()
+        if c.public_keys
     }
+    keys: dict[str, list[str]] = {}
+    for o in plan.outputs:
+        table = o.source_table or (plan.tables[0] if len(plan.tables) == 1 else None)
+        if o.kind is OutputKind.group and table is not None and o.source_column is not None:
+            found = declared.get((table.lower(), o.source_column))
+            if found is not None:
+                keys[o.name] = found
+    return keys
 
 
 def _step(rt: Runtime, job_id: str, to: str) -> bool:

@@ -9,10 +9,12 @@ The passes share readers, so one construct means one thing wherever it stands: `
 listed functions a column may pass through), `conditions` (one-column tests against literals: WHERE,
 and the WHEN of a CASE), `keys` (group keys, bare or derived), `aggregates` (the aggregate allow-list)
 and `nodes` (literals, and the reason for a node no allow-list knows). What a query may do, in short:
-one granted table; group keys that are `group`/`public` columns or listed transforms and CASE mappings
-of one; COUNT, SUM, AVG, STDDEV, VARIANCE of `aggregate` columns (SUM/AVG also conditionally),
-COUNT(DISTINCT <privacy unit>), MIN/MAX of `public` columns; WHERE tests of one column against literals;
-ORDER BY outputs and grouped columns; LIMIT n. Joins, CTEs and subqueries are refused for now.
+one granted table, or several joined by INNER JOIN ... ON equalities of join_key (or public) columns
+(`join`), each table once, every shared column name qualified; group keys that are `group`/`public`
+columns or listed transforms and CASE mappings of one; COUNT, SUM, AVG, STDDEV, VARIANCE of `aggregate`
+columns (SUM/AVG also conditionally), COUNT(DISTINCT <privacy unit>), MIN/MAX of `public` columns;
+WHERE tests of one column against literals; ORDER BY outputs and grouped columns; LIMIT n. Outer joins,
+CTEs and subqueries are refused for now.
 
 >>> from policies.levels import ColumnLevel
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
@@ -47,6 +49,7 @@ from sqlglot import exp
 
 from policies.gate.columns import columns
 from policies.gate.group import group
+from policies.gate.join import join
 from policies.gate.order import order
 from policies.gate.parse import parse
 from policies.gate.plan import GateContext, Plan
@@ -62,7 +65,7 @@ __all__ = ["PASSES", "Decision", "Reason", "ReasonCode", "check"]
 Pass = Callable[[exp.Select, Scope], tuple[exp.Select, list[Reason]]]
 
 # After `parse` and `scope`: each pass returns the tree and the reasons it found.
-PASSES: tuple[Pass, ...] = (shape, columns, project, where, group, order)
+PASSES: tuple[Pass, ...] = (shape, columns, join, project, where, group, order)
 
 
 @dataclass(frozen=True)

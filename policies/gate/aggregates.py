@@ -33,7 +33,7 @@ inside an aggregate, and expressions as arguments are refused with the aggregate
 >>> grant = TableGrant("t", "ds", {"x": ColumnGrant("x", ColumnLevel.aggregate)}, frozenset({"x"}), "x")
 >>> scope = Scope(Source("", ()), grant, frozenset({"t"}))
 >>> read(sqlglot.parse_one("STDDEV_POP(x)", read="duckdb"), scope)[0]
-Aggregate(kind=<OutputKind.stddev_pop: 'stddev_pop'>, source='x', label='stddev_pop_x', case=None)
+Aggregate(kind=<OutputKind.stddev_pop: 'stddev_pop'>, source='x', label='stddev_pop_x', case=None, table=None)
 >>> read(sqlglot.parse_one("QUANTILE_CONT(x, 0.5)", read="duckdb"), scope)[1][0].hint[:40]
 'Continuous quantiles need noise: they wi'
 """
@@ -96,6 +96,7 @@ class Aggregate:
     source: str | None
     label: str
     case: exp.Case | None = None
+    table: str | None = None  # the table of `source`
 
 
 def read(node: exp.Expr, scope: Scope) -> tuple[Aggregate | None, list[Reason]]:
@@ -123,7 +124,7 @@ def read(node: exp.Expr, scope: Scope) -> tuple[Aggregate | None, list[Reason]]:
         granted = resolve(argument, scope)[0] if is_column(argument) else None
         if granted is None or granted.level not in PLACES[Place.extreme]:
             return None, [reason(ReasonCode.aggregate_not_allowed, name, refused[0].position, _EXTREME_HINT)]
-        return Aggregate(kind, granted.name, label + granted.name), []
+        return Aggregate(kind, granted.name, label + granted.name, table=granted.table), []
     if kind in _CONDITIONAL and isinstance(unparen(argument), exp.Case):
         return _conditional(unparen(argument), kind, label, scope, refused)
     if not is_column(argument):
@@ -147,7 +148,8 @@ def _count(
     found = level_reason(granted, Place.count_distinct, distinct[0], scope)
     if found is not None:
         return None, [found]
-    return Aggregate(OutputKind.count_units, granted.name, f"count_distinct_{granted.name}"), []
+    label = f"count_distinct_{granted.name}"
+    return Aggregate(OutputKind.count_units, granted.name, label, table=granted.table), []
 
 
 def _column(
@@ -159,7 +161,7 @@ def _column(
     found = level_reason(granted, Place.aggregated, column, scope)
     if found is not None:
         return None, [found]
-    return Aggregate(kind, granted.name, label + granted.name), []
+    return Aggregate(kind, granted.name, label + granted.name, table=granted.table), []
 
 
 def _conditional(
@@ -178,6 +180,7 @@ def _conditional(
     for branch in branches:
         reasons.extend(condition(branch.this, scope))
     sources = set()
+    tables = set()
     for value in values:
         granted = resolve(value, scope)[0]
         if granted is None:
@@ -186,12 +189,13 @@ def _conditional(
         if found is not None:
             reasons.append(found)
         sources.add(granted.name)
-    if len(sources) > 1:
+        tables.add(granted.table)
+    if len(sources) > 1 or len(tables) > 1:
         reasons.append(hint)
     if reasons or len(sources) != 1:
         return None, reasons
-    (source,) = sources
-    return Aggregate(kind, source, f"{label}case_{source}", case), []
+    (source,), (table,) = sources, tables
+    return Aggregate(kind, source, f"{label}case_{source}", case, table), []
 
 
 def _is_zero_or_null(node: exp.Expr) -> bool:

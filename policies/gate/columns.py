@@ -19,7 +19,7 @@ from sqlglot import exp
 
 from policies.gate.plan import ColumnGrant
 from policies.gate.reasons import LEVEL_HINTS, Reason, ReasonCode, reason
-from policies.gate.scope import Scope, clause_of, is_table_column, resolve
+from policies.gate.scope import Scope, clause_of, grant_of, is_scope_column, resolve
 from policies.levels import ColumnLevel
 
 
@@ -86,7 +86,7 @@ def names_output(column: exp.Column, scope: Scope) -> bool:
 def names_alias(column: exp.Column, scope: Scope) -> bool:
     """True for an unqualified name that is an output alias and not a column of the table: DuckDB reads
     it as that output in GROUP BY and ORDER BY."""
-    return names_output(column, scope) and not is_table_column(scope.grant, column.name)
+    return names_output(column, scope) and not is_scope_column(scope, column.name)
 
 
 def level_reasons(columns: list[exp.Column], place: Place, scope: Scope) -> list[Reason]:
@@ -105,14 +105,15 @@ def _shadows(column: exp.Column, scope: Scope) -> bool:
     DuckDB binds such a name differently in WHERE, GROUP BY and ORDER BY, so it is refused."""
     item = scope.outputs[column.name.lower()]
     same = isinstance(item, exp.Column) and item.name.lower() == column.name.lower()
-    return not same and is_table_column(scope.grant, column.name)
+    return not same and is_scope_column(scope, column.name)
 
 
 def level_reason(granted: ColumnGrant, place: Place, node: exp.Expr, scope: Scope) -> Reason | None:
     """None when a column of this level may stand at `place`; else a reason saying where it may."""
     position = scope.source.position(node)
     if place is Place.count_distinct:
-        unit = scope.grant.privacy_unit if scope.grant is not None else None
+        table = grant_of(granted, scope)
+        unit = table.privacy_unit if table is not None else None
         if granted.name == unit:
             return None
         hint = f"COUNT(DISTINCT ...) may only count the privacy unit '{unit}'."

@@ -1,4 +1,4 @@
-"""Pass 7: GROUP BY names group keys: `group` or `public` columns, bare or derived (`keys`).
+"""Pass 8: GROUP BY names group keys: `group` or `public` columns, bare or derived (`keys`).
 
 A key is a column, a listed transform of one (`date_trunc('month', d)`, `floor(c / 10) * 10`, ...), a
 CASE mapping one column to literals, or the alias of a SELECT item that is one of these. A key over a

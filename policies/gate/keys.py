@@ -98,7 +98,9 @@ def _result(value: exp.Expr | None, scope: Scope) -> list[Reason]:
 
 def _name(column: exp.Column, scope: Scope) -> str:
     granted = resolve(column, scope)[0]
-    return (granted.name if granted is not None else column.name).lower()
+    if granted is None:
+        return column.name.lower()
+    return f"{granted.table}.{granted.name}".lower() if scope.joined else granted.name.lower()
 
 
 def expression(key: exp.Expr, scope: Scope) -> exp.Expr:
@@ -115,7 +117,10 @@ def canonical(node: exp.Expr, scope: Scope) -> str:
     def plain(inner: exp.Expr) -> exp.Expr:
         if is_column(inner):
             granted = resolve(inner, scope)[0]
-            return exp.column(granted.name if granted is not None else inner.name.lower(), quoted=True)
+            if granted is None:
+                return exp.column(inner.name.lower(), quoted=True)
+            table = granted.table if scope.joined else None  # joined: name the column's table too
+            return exp.column(granted.name, table=table, quoted=True)
         return inner
 
     return unparen(node).copy().transform(plain).sql(dialect=DIALECT)

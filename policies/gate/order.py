@@ -1,4 +1,4 @@
-"""Pass 8: ORDER BY names outputs or grouped columns; LIMIT is a plain non-negative whole number.
+"""Pass 9: ORDER BY names outputs or grouped columns; LIMIT is a plain non-negative whole number.
 
 Ordering by anything else (an aggregate expression, an ungrouped column, an ordinal) could rank rows
 by values that are not released; OFFSET and LIMIT expressions would let a query page through rows.

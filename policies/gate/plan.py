@@ -23,6 +23,7 @@ class ColumnGrant:
     public_keys: tuple[str, ...] | None = None  # group keys that may be shown even in a suppressed row
     type: str | None = None  # the Arrow type registered ("string", "int64", "date32[day]"); None if unknown
     nullable: bool = True  # False when the dataset version holds no NULL here: a cell's units are its row's
+    table: str | None = None  # the table's SQL name; set by the gate's scope, so a column knows its table
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class OutputColumn:
     kind: OutputKind
     source_column: str | None = None
     units_column: str | None = None
+    source_table: str | None = None  # the table of `source_column` (several tables when joined)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Pass 5: each SELECT item is a group key or an allowed aggregate, and has a usable name.
+"""Pass 6: each SELECT item is a group key or an allowed aggregate, and has a usable name.
 
 Only these leave the workspace, and each has a units count the privacy layer can threshold:
 
@@ -27,7 +27,7 @@ from policies.gate.columns import Place, level_reason
 from policies.gate.nodes import disallowed, has_aggregate, is_column
 from policies.gate.plan import OutputKind
 from policies.gate.reasons import Reason, ReasonCode, reason
-from policies.gate.scope import Scope, is_table_column, resolve, string_alias
+from policies.gate.scope import Scope, is_scope_column, resolve, string_alias
 from policies.gate.transforms import TRANSFORMS
 
 _SAME_KEY_HINT = "Group by this same expression: repeat it in GROUP BY, or name its alias there."
@@ -43,6 +43,7 @@ class Output:
     kind: OutputKind
     source: str | None
     expression: exp.Expr | None = None
+    table: str | None = None  # the table of `source`
 
 
 def project(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
@@ -66,7 +67,7 @@ def project(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
 
 
 def _takes_column_name(output: Output, scope: Scope) -> bool:
-    if not is_table_column(scope.grant, output.name):
+    if not is_scope_column(scope, output.name):
         return False
     return output.expression is not None or (output.source or "").lower() != output.name.lower()
 
@@ -86,7 +87,10 @@ def classify(item: exp.Expr, scope: Scope, grouped: frozenset[str]) -> tuple[Out
         aggregate, found = aggregates.read(node, scope)
         if aggregate is None:
             return None, found
-        return Output(alias or aggregate.label, aggregate.kind, aggregate.source, aggregate.case), []
+        output = Output(
+            alias or aggregate.label, aggregate.kind, aggregate.source, aggregate.case, aggregate.table
+        )
+        return output, []
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.AggFunc):
         return None, aggregates.read(node.this, scope)[1] or [disallowed(node, scope)]
     star = _star(node)
@@ -109,7 +113,8 @@ def _grouped(
         found = level_reason(granted, Place.output, column, scope)
         if found is not None:
             reasons.append(found)
-    return Output(alias or name, OutputKind.group, name), reasons
+    table = granted.table if granted is not None else None
+    return Output(alias or name, OutputKind.group, name, table=table), reasons
 
 
 def _derived(
@@ -123,7 +128,7 @@ def _derived(
         position = scope.source.position(node)
         reasons.append(reason(ReasonCode.raw_projection, key.column.name, position, _SAME_KEY_HINT))
     name = alias or f"{key.label}_{key.column.name}"
-    return Output(name, OutputKind.group, key.column.name, node), reasons
+    return Output(name, OutputKind.group, key.column.name, node, key.column.table), reasons
 
 
 def _star(node: exp.Expr) -> str | None:

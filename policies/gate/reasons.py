@@ -62,7 +62,10 @@ _MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.level_violation: "column '{construct}' cannot be used here at its level",
     ReasonCode.column_not_granted: "column '{construct}' exists but is not granted to this scenario",
     ReasonCode.unknown_column: "column '{construct}' does not exist in the table",
-    ReasonCode.ambiguous_name: "name '{construct}' is both an output alias and a table column",
+    ReasonCode.ambiguous_name: (
+        "name '{construct}' is ambiguous: it is both an output alias and a table column, or a column of "
+        "more than one joined table"
+    ),
     ReasonCode.duplicate_output_name: "output name '{construct}' is used more than once",
     ReasonCode.reserved_output_name: "output name '{construct}' is reserved",
     ReasonCode.literal_type_mismatch: "text column '{construct}' is compared with a non-text literal",
@@ -73,7 +76,7 @@ HINTS: dict[ReasonCode, str] = {
     ReasonCode.parse_error: "Write one SELECT statement in DuckDB syntax; check it near the position given.",
     ReasonCode.multiple_statements: "Submit exactly one SELECT statement per job.",
     ReasonCode.not_a_query: "Write a single SELECT over one granted table.",
-    ReasonCode.unknown_table: "Select from exactly one table granted to this scenario, by its bare name.",
+    ReasonCode.unknown_table: "Read only tables granted to this scenario, each by its bare name.",
     ReasonCode.table_function: "Read a granted table by name; files and table functions are not available.",
     ReasonCode.construct_not_allowed: (
         "Use one SELECT of group keys and allowed aggregates with optional WHERE, GROUP BY, "

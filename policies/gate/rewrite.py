@@ -17,6 +17,22 @@ which `CASE WHEN cond THEN x END` (the same CASE without its ELSE) is not NULL: 
 matched and that have an `x`. MIN and MAX are of public columns only, so the row's count stands.
 Derived group keys are selected and grouped by the same expression, requalified like every column.
 
+After a join (`FROM a JOIN b ON a.k = b.k`), a result row mixes rows of several tables, each with its
+own privacy units, and the threshold must hold for each: a cell of 40 visits might be one resident's.
+So `__units` is `LEAST(COUNT(DISTINCT a.<unit of a>), COUNT(DISTINCT b.<unit of b>))`, the fewest
+units any one contributing table puts behind the row; an aggregate's companion is the LEAST over the
+same tables of `COUNT(DISTINCT CASE WHEN <argument> IS NOT NULL THEN t.<unit> END)`. Why this bound:
+each joined row carries exactly one unit of each table, so a table's distinct units in a group are
+the people of that table whose data the cell depends on, and suppression needs each count, not their
+sum, to reach the threshold. A reference table (every granted column `public`) is published data, so
+its rows are nobody's and it does not count; when every table is one, all count, as a lone table's
+units always do. A table used only through its `public` columns still counts when it has other
+columns: its rows are still its units' (COUNT(*) would count one person's visits). The shortcuts above
+are not taken after a join: a join repeats a row once per matching row of the other table, so even a
+table with one row per unit has several rows per unit in a group, and COUNT(*) counts no one's units.
+(The no-NULL shortcut would still hold for an INNER join; every joined cell is counted the one
+distinct way all the same, so a join's counts have one derivation, checked once.)
+
 >>> from policies.gate import check
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 >>> from policies.levels import ColumnLevel
@@ -43,28 +59,31 @@ from policies.gate.parse import DIALECT
 from policies.gate.plan import OutputColumn, OutputKind, Plan, TableGrant
 from policies.gate.project import Output, classify
 from policies.gate.scope import Scope, resolve
+from policies.levels import ColumnLevel
 
 UNITS = "__units"
 
 
 class _Columns:
-    """Builds qualified, quoted references to granted columns and remembers which were used."""
+    """Builds qualified, quoted references to granted columns and remembers which were used, per table."""
 
-    def __init__(self, grant: TableGrant) -> None:
-        self.table = grant.name
-        self.used: set[str] = set()
+    def __init__(self, default: str) -> None:
+        self.default = default
+        self.used: dict[str, set[str]] = {}
 
-    def __call__(self, name: str) -> exp.Column:
-        self.used.add(name)
-        return exp.column(name, table=self.table, quoted=True)
+    def __call__(self, name: str, table: str | None = None) -> exp.Column:
+        table = table or self.default
+        self.used.setdefault(table, set()).add(name)
+        return exp.column(name, table=table, quoted=True)
 
 
 def rewrite(tree: exp.Select, scope: Scope) -> Plan:
     """The plan for an allowed query (every pass found no reason, so each item classifies)."""
-    grant = scope.grant
-    if grant is None:
-        raise ValueError("rewrite needs the table grant")
-    column = _Columns(grant)
+    grants = [bound.grant for bound in scope.bound if bound.grant is not None]
+    if not grants or len(grants) != len(scope.bound):
+        raise ValueError("rewrite needs the table grants")
+    grant = grants[0]
+    column = _Columns(grant.name)
     grouped = keys.grouped(tree, scope)
     outputs: list[Output] = []
     for item in tree.expressions:
@@ -73,13 +92,17 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
             raise ValueError("rewrite of a refused SELECT item")
         outputs.append(output)
 
-    one_row = grant.max_rows_per_unit == 1
-    units = exp.Count(this=exp.Star()) if one_row else _distinct(column(grant.privacy_unit))
+    one_row = not scope.joined and grant.max_rows_per_unit == 1
+    counted_tables = contributing(grants) if scope.joined else [grant]
+    if one_row:
+        units: exp.Expr = exp.Count(this=exp.Star())
+    else:
+        units = _least([_distinct(column(table.privacy_unit, table.name)) for table in counted_tables])
     selected: list[exp.Expr] = []
     companions: list[exp.Expr] = []
     described: list[OutputColumn] = []
     for index, output in enumerate(outputs):
-        value, counted = _value(output, grant, scope, column)
+        value, counted = _value(output, scope, column)
         units_column = None if output.kind is OutputKind.group else UNITS
         if counted is not None:
             units_column = f"{UNITS}_{index}"
@@ -87,14 +110,22 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
                 companion: exp.Expr = exp.Count(this=counted)
             else:
                 contributes = exp.Not(this=exp.Is(this=counted, expression=exp.Null()))
-                companion = _distinct(exp.Case().when(contributes, column(grant.privacy_unit)))
+                companion = _least(
+                    [
+                        _distinct(exp.Case().when(contributes.copy(), column(table.privacy_unit, table.name)))
+                        for table in counted_tables
+                    ]
+                )
             companions.append(companion.as_(units_column, quoted=True))
         selected.append(value.as_(output.name, quoted=True))
-        described.append(OutputColumn(output.name, output.kind, output.source, units_column))
+        described.append(OutputColumn(output.name, output.kind, output.source, units_column, output.table))
 
-    query = exp.select(*selected, units.as_(UNITS, quoted=True), *companions).from_(
-        exp.to_table(exp.to_identifier(grant.name, quoted=True))
-    )
+    query = exp.select(*selected, units.as_(UNITS, quoted=True), *companions).from_(_table(grant))
+    for bound in scope.bound[1:]:
+        if bound.grant is None or bound.join is None:
+            raise ValueError("rewrite of a join without its table")
+        on = _requalified(bound.join.args["on"], scope, column)
+        query = query.join(_table(bound.grant), on=on)
     where = tree.args.get("where")
     if where is not None:
         query = query.where(_requalified(where.this, scope, column))
@@ -113,35 +144,56 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
         query = query.limit(limit.expression.copy())
     return Plan(
         sql=query.sql(dialect=DIALECT, identify=True, comments=False),
-        tables=(grant.name,),
+        tables=tuple(table.name for table in grants),
         outputs=tuple(described),
         group_units_column=UNITS,
-        columns_used={grant.name: tuple(sorted(column.used))},
+        columns_used={table.name: tuple(sorted(column.used.get(table.name, ()))) for table in grants},
     )
 
 
-def _value(
-    output: Output, grant: TableGrant, scope: Scope, column: _Columns
-) -> tuple[exp.Expr, exp.Expr | None]:
+def contributing(grants: list[TableGrant]) -> list[TableGrant]:
+    """The joined tables whose units a result row depends on: all but reference tables, whose every
+    granted column is `public` (so the query can use them only through public columns). When every
+    table is one, all count, as a single table's units always do."""
+    protected = [
+        table for table in grants if any(c.level != ColumnLevel.public for c in table.columns.values())
+    ]
+    return protected or grants
+
+
+def _table(grant: TableGrant) -> exp.Table:
+    return exp.to_table(exp.to_identifier(grant.name, quoted=True))
+
+
+def _least(counts: list[exp.Expr]) -> exp.Expr:
+    """The smallest of the counts; written as a plain LEAST call, since every count is a number."""
+    if len(counts) == 1:
+        return counts[0]
+    return exp.Anonymous(this="LEAST", expressions=counts)
+
+
+def _value(output: Output, scope: Scope, column: _Columns) -> tuple[exp.Expr, exp.Expr | None]:
     """The output's expression, and what its units companion counts (None: the row's units stand)."""
     kind = output.kind
     if kind is OutputKind.group:
         if output.expression is not None:
             return _requalified(output.expression, scope, column), None
-        return column(_source(output)), None
+        return column(_source(output), output.table), None
     if kind is OutputKind.count:
         return exp.Count(this=exp.Star()), None
     if kind is OutputKind.count_units:
-        return _distinct(column(_source(output))), None
+        return _distinct(column(_source(output), output.table)), None
     function = FUNCTIONS[kind]
     if isinstance(output.expression, exp.Case):
         case = _requalified(output.expression, scope, column)
         matched = case.copy()
         matched.set("default", None)  # ELSE 0 adds zeros, not units: count the matched units only
         return function(this=case), matched
-    source = column(_source(output))
-    if kind in (OutputKind.min, OutputKind.max) or not grant.columns[_source(output)].nullable:
-        # A public column (nothing to protect), or no NULLs: every unit of the group is behind the cell.
+    source = column(_source(output), output.table)
+    if kind in (OutputKind.min, OutputKind.max):
+        return function(this=source), None  # a public column: nothing to protect
+    if not scope.joined and scope.grant is not None and not scope.grant.columns[_source(output)].nullable:
+        # No NULLs in one table: every unit of the group is behind the cell. (A join repeats rows.)
         return function(this=source), None
     return function(this=source), source.copy()
 
@@ -165,7 +217,7 @@ def _requalify(node: exp.Expr, scope: Scope, column: _Columns) -> exp.Expr:
         granted = resolve(node, scope)[0]
         if granted is None:
             raise ValueError("rewrite of an unresolved column")
-        return column(granted.name)
+        return column(granted.name, granted.table)
     return node
 
 

@@ -1,4 +1,4 @@
-"""Pass 6: WHERE is one condition: a boolean combination of one-column tests against literals.
+"""Pass 7: WHERE is one condition: a boolean combination of one-column tests against literals.
 
 The tests, and the listed transforms a column may pass through on its side of a test, are the ones
 `conditions` reads for every condition in a query (`WHERE year(birth_date) >= 1980`,

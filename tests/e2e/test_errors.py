@@ -42,6 +42,7 @@ EXEMPT = {
     ErrorCode.query_timeout,
     ErrorCode.query_out_of_memory,
     ErrorCode.result_too_large,
+    ErrorCode.budget_exceeded,  # dp jobs (issue 5) are not submittable yet; tests/sandbox/test_ledger.py
     ErrorCode.workspace_crashed,
     ErrorCode.internal,
 }

@@ -1,5 +1,9 @@
 """The gate's fixture: the `residents` grant (and a Chinese-named table), and public DuckDB data for it.
 
+For joins, two more tables are granted to the same scenario: `visits` (1-3 rows per resident, keyed by
+the same `resident_id` as its privacy unit, some of them of residents not in `residents`) and
+`districts`, a reference table of public columns only.
+
 The residents table has a column of every level, a group date (`visit_date`, with NULLs), a public
 timestamp, nullable aggregates (`income`, `age`, `spend`) and one recorded as holding no NULL (`rooms`).
 Two variants: `one` has one row per resident and records `max_rows_per_unit=1`, so the rewrite counts
@@ -50,9 +54,25 @@ CN_LEVELS = {
 }
 
 
+VISIT_LEVELS = {
+    "resident_id": ColumnLevel.join_key,
+    "diagnosis": ColumnLevel.hidden,
+    "clinic": ColumnLevel.group,
+    "district": ColumnLevel.public,
+    "cost": ColumnLevel.aggregate,
+    "kind": ColumnLevel.public,
+    "year": ColumnLevel.public,
+}
+DISTRICT_LEVELS = {
+    "district": ColumnLevel.public,
+    "population": ColumnLevel.public,
+    "census_year": ColumnLevel.public,
+}
+
+
 def _types(name: str) -> dict[str, str]:
     """The registered (Arrow) type of each fixture column, as the catalog records it."""
-    make = _residents if name == "residents" else _chinese
+    make = {"residents": _residents, "visits": _visits, "districts": _districts}.get(name, _chinese)
     return {field.name: str(field.type) for field in make(random.Random(0), ROWS).schema}
 
 
@@ -84,6 +104,8 @@ def gate_context(rows_per_unit: str = "one") -> GateContext:
         tables={
             "residents": _grant("residents", RESIDENT_LEVELS, "resident_id", max_rows),
             "居民": _grant("居民", CN_LEVELS, "身份证号", max_rows),
+            "visits": _grant("visits", VISIT_LEVELS, "resident_id", None),
+            "districts": _grant("districts", DISTRICT_LEVELS, "district", 1),
         }
     )
 
@@ -148,15 +170,55 @@ def _chinese(rng: random.Random, units: int) -> pa.Table:
     )
 
 
+def _visits(rng: random.Random, units: int) -> pa.Table:
+    """1-3 visits for most residents of `R0000`..`R{units-1}`, and a few of residents not in the table."""
+    ids = [f"R{i:04d}" for i in range(units) if rng.random() < 0.8 for _ in range(rng.randint(1, 3))]
+    ids += [f"R9{i:03d}" for i in range(12)]
+    count = len(ids)
+    return pa.table(
+        {
+            "resident_id": ids,
+            "diagnosis": [f"Diagnosis {i}" for i in range(count)],
+            "clinic": [rng.choice(["North", "South", "East", None]) for _ in range(count)],
+            "district": [rng.choice(DISTRICTS) for _ in range(count)],
+            "cost": pa.array(
+                [None if rng.random() < 0.1 else rng.randrange(10, 5_000) for _ in range(count)], pa.int64()
+            ),
+            "kind": [rng.choice(["outpatient", "inpatient"]) for _ in range(count)],
+            "year": pa.array([rng.randrange(2018, 2024) for _ in range(count)], pa.int32()),
+            "secret_col": ["s" for _ in range(count)],
+        }
+    )
+
+
+def _districts(rng: random.Random, units: int) -> pa.Table:
+    names = [name for name in DISTRICTS if name is not None] + ["Fengtai"]
+    return pa.table(
+        {
+            "district": names,
+            "population": pa.array([rng.randrange(100_000, 2_000_000) for _ in names], pa.int64()),
+            "census_year": pa.array([2018 + index for index in range(len(names))], pa.int32()),
+            "secret_col": ["s" for _ in names],
+        }
+    )
+
+
 def _connect(rows_per_unit: str) -> duckdb.DuckDBPyConnection:
     rng = random.Random(20240531)
     units = ROWS if rows_per_unit == "one" else 120
     connection = duckdb.connect()
     connection.execute("SET threads = 1")
     ctx = gate_context(rows_per_unit)
-    for raw, data in (("raw_residents", _residents(rng, units)), ("raw_cn", _chinese(rng, units))):
+    raws = {
+        "residents": ("raw_residents", _residents(rng, units)),
+        "居民": ("raw_cn", _chinese(rng, units)),
+        "visits": ("raw_visits", _visits(rng, units)),
+        "districts": ("raw_districts", _districts(rng, units)),
+    }
+    for raw, data in raws.values():
         connection.from_arrow(data).create(raw)
-    for raw, grant in (("raw_residents", ctx.tables["residents"]), ("raw_cn", ctx.tables["居民"])):
+    for table, (raw, _) in raws.items():
+        grant = ctx.tables[table]
         visible = ", ".join(f'"{c.name}"' for c in grant.columns.values() if c.level != ColumnLevel.hidden)
         connection.execute(f'CREATE VIEW "{grant.name}" AS SELECT {visible} FROM {raw}')
     return connection

@@ -59,8 +59,11 @@ def _normal(sql: str) -> str:
     return sqlglot.parse_one(sql, read="duckdb").sql(dialect="duckdb", identify=True)
 
 
-def _grant(ctx: GateContext, plan: Plan) -> TableGrant:
-    return ctx.tables[plan.tables[0].lower()]
+def _grants(ctx: GateContext, sql: str) -> dict[str, TableGrant]:
+    """The grant of each table the query reads, by the name that qualifies its columns (its alias)."""
+    tree = sqlglot.parse_one(sql, read="duckdb")
+    tables = [tree.args["from_"].this, *(join.this for join in tree.args.get("joins") or [])]
+    return {(table.alias or table.name).lower(): ctx.tables[table.name.lower()] for table in tables}
 
 
 def test_case_files_are_big_enough() -> None:
@@ -115,13 +118,23 @@ def test_allowed_case_is_rewritten_and_agrees_with_the_original(
         assert cells == original
     else:
         assert sorted(cells, key=repr) == sorted(original, key=repr)
-    _assert_units_match_brute_force(sql, plan, names, rows, connection, _grant(contexts[variant], plan))
-    visible = {
-        name
-        for name, column in _grant(contexts[variant], plan).columns.items()
-        if column.level != ColumnLevel.hidden
-    }
-    assert set(plan.columns_used[plan.tables[0]]) <= visible
+    grants = _grants(contexts[variant], sql)
+    _assert_units_match_brute_force(sql, plan, names, rows, connection, grants)
+    assert plan.tables == tuple(grant.name for grant in grants.values())
+    for grant in grants.values():
+        visible = {name for name, column in grant.columns.items() if column.level != ColumnLevel.hidden}
+        assert set(plan.columns_used[grant.name]) <= visible
+
+
+def _contributing(grants: dict[str, TableGrant]) -> list[str]:
+    """The qualifiers of the tables whose units a row depends on: every table but a reference table
+    (all of its granted columns public); when every table is one, all of them."""
+    protected = [
+        qualifier
+        for qualifier, grant in grants.items()
+        if any(column.level != ColumnLevel.public for column in grant.columns.values())
+    ]
+    return protected or list(grants)
 
 
 def _assert_units_match_brute_force(
@@ -130,17 +143,18 @@ def _assert_units_match_brute_force(
     names: list[str],
     rows: list[tuple[object, ...]],
     connection: duckdb.DuckDBPyConnection,
-    grant: TableGrant,
+    grants: dict[str, TableGrant],
 ) -> None:
-    """Recount each group's distinct privacy units in Python from the filtered raw rows.
+    """Recount each group's distinct privacy units in Python from the filtered (and joined) raw rows.
 
     A GROUP BY alias stands for its SELECT item. Each companion `__units_<i>` must count the units with
     a non-NULL argument of aggregate <i>; for a conditional aggregate, the argument is its CASE without
-    the ELSE (a unit the condition does not match adds a zero, not information)."""
+    the ELSE (a unit the condition does not match adds a zero, not information). After a join, each
+    count is the least, over the tables that contribute a non-public column, of that table's units."""
     tree = sqlglot.parse_one(sql, read="duckdb")
     items = [item.this if isinstance(item, exp.Alias) else item for item in tree.expressions]
     aliases = {item.alias.lower(): item.this for item in tree.expressions if isinstance(item, exp.Alias)}
-    table_columns = {column.lower() for column in grant.all_columns}
+    table_columns = {column.lower() for grant in grants.values() for column in grant.all_columns}
     group = tree.args.get("group")
     keys = []
     for key in group.expressions if group is not None else []:
@@ -156,20 +170,30 @@ def _assert_units_match_brute_force(
     raw = tree.copy()
     for clause in ("group", "order", "limit"):
         raw.set(clause, None)
-    unit = exp.column(grant.privacy_unit, quoted=True)
-    raw.set("expressions", [*keys, unit, *counted])
-    groups: dict[tuple[object, ...], list[set[object]]] = defaultdict(
-        lambda: [set() for _ in range(len(counted) + 1)]
+    contributing = _contributing(grants)
+    units = [
+        exp.column(grants[qualifier].privacy_unit, table=qualifier, quoted=True) for qualifier in contributing
+    ]
+    raw.set("expressions", [*keys, *units, *counted])
+    tables = len(units)
+    groups: dict[tuple[object, ...], list[list[set[object]]]] = defaultdict(
+        lambda: [[set() for _ in range(tables)] for _ in range(len(counted) + 1)]
     )
     if not keys:
         groups[()]  # one row even when nothing matches
     for row in connection.execute(raw.sql(dialect="duckdb")).fetchall():
-        units = groups[row[: len(keys)]]
-        units[0].add(row[len(keys)])
-        for index, value in enumerate(row[len(keys) + 1 :]):
+        sets = groups[row[: len(keys)]]
+        row_units = row[len(keys) : len(keys) + tables]
+        for table, unit in enumerate(row_units):
+            sets[0][table].add(unit)
+        for index, value in enumerate(row[len(keys) + tables :]):
             if value is not None:
-                units[index + 1].add(row[len(keys)])
-    expected = {key: tuple(len(units) for units in sets) for key, sets in groups.items()}
+                for table, unit in enumerate(row_units):
+                    sets[index + 1][table].add(unit)
+    expected = {
+        key: tuple(min(len(units) for units in per_table) for per_table in sets)
+        for key, sets in groups.items()
+    }
     actual = [tuple(row[width:]) for row in rows]
 
     texts = [item.sql(dialect="duckdb") for item in items]

@@ -1427,3 +1427,606 @@ GROUP BY
   DAY("residents"."visit_date")
 ORDER BY
   "d";
+
+-- title: join count per district of residents with visits
+SELECT r.district, COUNT(*) AS visits FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "visits",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: inner join keyword and table names as qualifiers
+SELECT residents.sex, SUM(visits.cost) AS total FROM residents INNER JOIN visits ON residents.resident_id = visits.resident_id GROUP BY residents.sex ORDER BY residents.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  SUM("visits"."cost") AS "total",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: unqualified unique names resolve to their table
+SELECT sex, clinic, AVG(cost) AS mean_cost, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY sex, clinic ORDER BY sex, clinic;
+SELECT
+  "residents"."sex" AS "sex",
+  "visits"."clinic" AS "clinic",
+  AVG("visits"."cost") AS "mean_cost",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_2"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."sex",
+  "visits"."clinic"
+ORDER BY
+  "sex",
+  "clinic";
+
+-- title: join without group by gives one row
+SELECT COUNT(*) AS n, SUM(cost) AS total, AVG(income) AS mean_income FROM residents r JOIN visits v ON r.resident_id = v.resident_id;
+SELECT
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "total",
+  AVG("residents"."income") AS "mean_income",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
+    )
+  ) AS "__units_2"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id";
+
+-- title: join with many rows per unit
+-- rows_per_unit: many
+SELECT r.district, SUM(v.cost) AS total, SUM(r.income) AS income FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.district ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  SUM("visits"."cost") AS "total",
+  SUM("residents"."income") AS "income",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
+    )
+  ) AS "__units_2"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: join counts distinct units of each table
+SELECT v.kind, COUNT(DISTINCT r.resident_id) AS people, COUNT(DISTINCT v.resident_id) AS patients FROM residents r JOIN visits v ON v.resident_id = r.resident_id GROUP BY v.kind ORDER BY v.kind;
+SELECT
+  "visits"."kind" AS "kind",
+  COUNT(DISTINCT "residents"."resident_id") AS "people",
+  COUNT(DISTINCT "visits"."resident_id") AS "patients",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "visits"."resident_id" = "residents"."resident_id"
+GROUP BY
+  "visits"."kind"
+ORDER BY
+  "visits"."kind";
+
+-- title: join with where on both tables
+SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE r.sex = 'F' AND v.kind = 'outpatient' AND r.birth_date < DATE '1980-01-01' GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "residents"."sex" = 'F'
+  AND "visits"."kind" = 'outpatient'
+  AND "residents"."birth_date" < CAST('1980-01-01' AS DATE)
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";
+
+-- title: join grouped by a public column of the second table
+SELECT v.kind AS kind, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.kind ORDER BY kind;
+SELECT
+  "visits"."kind" AS "kind",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."kind"
+ORDER BY
+  "kind";
+
+-- title: shared column name qualified in both tables
+SELECT r.district AS home, v.district AS clinic_district, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.district, v.district ORDER BY home, clinic_district;
+SELECT
+  "residents"."district" AS "home",
+  "visits"."district" AS "clinic_district",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district",
+  "visits"."district"
+ORDER BY
+  "home",
+  "clinic_district";
+
+-- title: reference table joined on a public column does not count units
+SELECT d.population, COUNT(*) AS n FROM visits v JOIN districts d ON v.district = d.district GROUP BY d.population ORDER BY d.population;
+SELECT
+  "districts"."population" AS "population",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "visits"."resident_id") AS "__units"
+FROM "visits"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "districts"."population"
+ORDER BY
+  "districts"."population";
+
+-- title: a table used through public columns only still counts its units
+SELECT v.kind, d.population, COUNT(*) AS n FROM visits v JOIN districts d ON v.district = d.district GROUP BY v.kind, d.population;
+SELECT
+  "visits"."kind" AS "kind",
+  "districts"."population" AS "population",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "visits"."resident_id") AS "__units"
+FROM "visits"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "visits"."kind",
+  "districts"."population";
+
+-- title: reference table grouped by population with residents filter
+SELECT d.population AS population, SUM(r.income) AS total FROM residents r JOIN districts d ON r.year = d.census_year WHERE r.district = 'Haidian' GROUP BY d.population;
+SELECT
+  "districts"."population" AS "population",
+  SUM("residents"."income") AS "total",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_1"
+FROM "residents"
+JOIN "districts"
+  ON "residents"."year" = "districts"."census_year"
+WHERE
+  "residents"."district" = 'Haidian'
+GROUP BY
+  "districts"."population";
+
+-- title: three tables joined on the join key and a public column
+SELECT r.sex, v.kind, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id JOIN districts d ON v.district = d.district GROUP BY r.sex, v.kind ORDER BY r.sex, v.kind;
+SELECT
+  "residents"."sex" AS "sex",
+  "visits"."kind" AS "kind",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "residents"."sex",
+  "visits"."kind"
+ORDER BY
+  "residents"."sex",
+  "visits"."kind";
+
+-- title: three tables with the third joined to the first
+-- rows_per_unit: many
+SELECT v.clinic, COUNT(*) AS n FROM visits v JOIN residents r ON v.resident_id = r.resident_id JOIN districts d ON d.census_year = r.year GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "visits"."resident_id"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+FROM "visits"
+JOIN "residents"
+  ON "visits"."resident_id" = "residents"."resident_id"
+JOIN "districts"
+  ON "districts"."census_year" = "residents"."year"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";
+
+-- title: on with two equalities joined by and
+SELECT r.sex, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND (v.year = r.year) GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+  AND (
+    "visits"."year" = "residents"."year"
+  )
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: join with conditional sum over the second table
+SELECT r.sex, SUM(CASE WHEN v.kind = 'inpatient' THEN v.cost ELSE 0 END) AS inpatient FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  SUM(CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" ELSE 0 END) AS "inpatient",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE
+        WHEN NOT CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" END IS NULL
+        THEN "residents"."resident_id"
+      END
+    ),
+    COUNT(
+      DISTINCT CASE
+        WHEN NOT CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" END IS NULL
+        THEN "visits"."resident_id"
+      END
+    )
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: join with derived keys from both tables
+SELECT year(r.visit_date) AS y, lower(v.clinic) AS c, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY y, c ORDER BY y, c;
+SELECT
+  YEAR("residents"."visit_date") AS "y",
+  LOWER("visits"."clinic") AS "c",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  YEAR("residents"."visit_date"),
+  LOWER("visits"."clinic")
+ORDER BY
+  "y",
+  "c";
+
+-- title: join with a case mapping of the second table
+SELECT CASE WHEN v.clinic IN ('North', 'South') THEN 'ns' ELSE 'other' END AS area, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY area ORDER BY area;
+SELECT
+  CASE WHEN "visits"."clinic" IN ('North', 'South') THEN 'ns' ELSE 'other' END AS "area",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  CASE WHEN "visits"."clinic" IN ('North', 'South') THEN 'ns' ELSE 'other' END
+ORDER BY
+  "area";
+
+-- title: join with stddev variance and count of values
+SELECT r.sex, STDDEV(v.cost) AS sd, VAR_POP(r.age) AS vp, COUNT(v.cost) AS priced FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  STDDEV_SAMP("visits"."cost") AS "sd",
+  VAR_POP("residents"."age") AS "vp",
+  COUNT("visits"."cost") AS "priced",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_2",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_3"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: join of a column recorded without nulls still counts its units
+SELECT r.district, SUM(r.rooms) AS rooms FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.district ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  SUM("residents"."rooms") AS "rooms",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "visits"."resident_id" END
+    )
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: join with min and max of public columns
+SELECT v.clinic, MIN(r.year) AS first_year, MAX(r.visited_at) AS last_seen FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  MIN("residents"."year") AS "first_year",
+  MAX("residents"."visited_at") AS "last_seen",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";
+
+-- title: join with order by an aggregate output and limit
+SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY n DESC, v.clinic LIMIT 2;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "n" DESC,
+  "visits"."clinic"
+LIMIT 2;
+
+-- title: join with the second table first in from
+SELECT r.sex, COUNT(*) AS n FROM visits JOIN residents r ON visits.resident_id = r.resident_id GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "visits"."resident_id"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+FROM "visits"
+JOIN "residents"
+  ON "visits"."resident_id" = "residents"."resident_id"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: join of the chinese table on its join key
+SELECT 居民.区, COUNT(*) AS n FROM 居民 JOIN residents ON 居民.身份证号 = residents.resident_id GROUP BY 居民.区;
+SELECT
+  "居民"."区" AS "区",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "居民"."身份证号"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+FROM "居民"
+JOIN "residents"
+  ON "居民"."身份证号" = "residents"."resident_id"
+GROUP BY
+  "居民"."区";
+
+-- title: join with where of the shared column qualified
+SELECT COUNT(*) AS n, AVG(v.cost) AS mean FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE v.district IN ('Haidian', 'Daxing') AND r.district IS NOT NULL;
+SELECT
+  COUNT(*) AS "n",
+  AVG("visits"."cost") AS "mean",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "visits"."district" IN ('Haidian', 'Daxing')
+  AND NOT "residents"."district" IS NULL;
+
+-- title: join with a filter matching nothing still gives one row
+-- rows_per_unit: many
+SELECT COUNT(*) AS n, SUM(v.cost) AS total FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE r.year = 1900;
+SELECT
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "total",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "residents"."year" = 1900;
+
+-- title: join with group by alias of a qualified column
+SELECT v.clinic AS c, SUM(r.income) AS income FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY c ORDER BY c;
+SELECT
+  "visits"."clinic" AS "c",
+  SUM("residents"."income") AS "income",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
+    )
+  ) AS "__units_1"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "c";
+
+-- title: join reference table min max of its public column
+SELECT r.sex, MAX(d.population) AS biggest, COUNT(*) AS n FROM residents r JOIN districts d ON d.census_year = r.year WHERE d.population > 0 GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  MAX("districts"."population") AS "biggest",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+JOIN "districts"
+  ON "districts"."census_year" = "residents"."year"
+WHERE
+  "districts"."population" > 0
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: join counting distinct rows of a reference table
+SELECT r.sex, COUNT(DISTINCT d.district) AS districts, COUNT(*) AS n FROM residents r JOIN districts d ON r.year = d.census_year GROUP BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(DISTINCT "districts"."district") AS "districts",
+  COUNT(*) AS "n",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+FROM "residents"
+JOIN "districts"
+  ON "residents"."year" = "districts"."census_year"
+GROUP BY
+  "residents"."sex";
+
+-- title: join on public columns counts the fewer units of the two tables
+SELECT r.sex, v.kind, COUNT(*) AS n, SUM(v.cost) AS total FROM residents r JOIN visits v ON r.year = v.year WHERE r.district = 'Haidian' AND v.clinic = 'North' GROUP BY r.sex, v.kind ORDER BY r.sex, v.kind;
+SELECT
+  "residents"."sex" AS "sex",
+  "visits"."kind" AS "kind",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "total",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+  ) AS "__units_3"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."year" = "visits"."year"
+WHERE
+  "residents"."district" = 'Haidian' AND "visits"."clinic" = 'North'
+GROUP BY
+  "residents"."sex",
+  "visits"."kind"
+ORDER BY
+  "residents"."sex",
+  "visits"."kind";
+
+-- title: join on public columns with many rows per unit
+-- rows_per_unit: many
+SELECT v.clinic, AVG(r.income) AS income, SUM(CASE WHEN r.sex = 'F' THEN v.cost END) AS female_cost FROM residents r JOIN visits v ON v.year = r.year WHERE r.household < 3 GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  AVG("residents"."income") AS "income",
+  SUM(CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END) AS "female_cost",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    ),
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
+    )
+  ) AS "__units_1",
+  LEAST(
+    COUNT(
+      DISTINCT CASE
+        WHEN NOT CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END IS NULL
+        THEN "residents"."resident_id"
+      END
+    ),
+    COUNT(
+      DISTINCT CASE
+        WHEN NOT CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END IS NULL
+        THEN "visits"."resident_id"
+      END
+    )
+  ) AS "__units_2"
+FROM "residents"
+JOIN "visits"
+  ON "visits"."year" = "residents"."year"
+WHERE
+  "residents"."household" < 3
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";

@@ -1008,3 +1008,211 @@ SELECT CASE WHEN sex = 1 THEN 'a' ELSE 'b' END AS k, COUNT(*) FROM residents GRO
 -- title: chinese text column compared with a number
 -- expect: literal_type_mismatch
 SELECT COUNT(*) FROM 居民 WHERE 区 = 3;
+
+-- title: left join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r LEFT JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: right outer join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r RIGHT OUTER JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: full join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r FULL JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: cross join of two granted tables
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents CROSS JOIN visits;
+
+-- title: comma join of two granted tables
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r, visits v WHERE r.sex = 'F';
+
+-- title: natural join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents NATURAL JOIN visits;
+
+-- title: join using
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents JOIN visits USING (resident_id);
+
+-- title: semi join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r SEMI JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: anti join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r ANTI JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: asof join of two granted tables
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r ASOF JOIN visits v ON r.resident_id = v.resident_id AND r.year >= v.year;
+
+-- title: positional join of two granted tables
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents POSITIONAL JOIN visits;
+
+-- title: self join by another alias
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM visits a JOIN visits b ON a.resident_id = b.resident_id;
+
+-- title: join of a table not granted
+-- expect: unknown_table
+SELECT COUNT(*) FROM residents r JOIN patients p ON r.resident_id = p.resident_id;
+
+-- title: join of a subquery
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN (SELECT resident_id FROM visits) v ON r.resident_id = v.resident_id;
+
+-- title: join of a table function
+-- expect: table_function
+SELECT COUNT(*) FROM residents r JOIN read_csv('/etc/passwd') f ON r.resident_id = f.column0;
+
+-- title: lateral join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN LATERAL (SELECT 1 AS one) t ON TRUE;
+
+-- title: join on a group column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.district = v.clinic;
+
+-- title: join on an aggregate column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.income = v.cost;
+
+-- title: join on a compare column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.birth_date = v.year;
+
+-- title: join on a hidden column
+-- expect: hidden_column
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND r.name = v.diagnosis;
+
+-- title: join key equal to a public column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.kind;
+
+-- title: join key compared with a literal in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND r.resident_id = 'R0001';
+
+-- title: inequality in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id <> v.resident_id;
+
+-- title: range condition in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND r.year < v.year;
+
+-- title: or in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id OR r.year = v.year;
+
+-- title: function of the join key in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON lower(r.resident_id) = v.resident_id;
+
+-- title: join key prefix in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON substr(r.resident_id, 1, 4) = substr(v.resident_id, 1, 4);
+
+-- title: null safe equality in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id IS NOT DISTINCT FROM v.resident_id;
+
+-- title: on equality within one table
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = r.resident_id;
+
+-- title: on true
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON TRUE;
+
+-- title: unqualified name in both tables
+-- expect: ambiguous_name
+SELECT district, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY district;
+
+-- title: unqualified join key in on is ambiguous
+-- expect: ambiguous_name
+SELECT COUNT(*) FROM residents r JOIN visits v ON resident_id = v.resident_id;
+
+-- title: unqualified shared name in where
+-- expect: ambiguous_name
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE year = 2020;
+
+-- title: count distinct of the unit unqualified in a join
+-- expect: ambiguous_name
+SELECT COUNT(DISTINCT resident_id) FROM residents r JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: count distinct of another table's non unit column
+-- expect: level_violation
+SELECT COUNT(DISTINCT v.clinic) FROM residents r JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: join key of the second table projected
+-- expect: level_violation
+SELECT v.resident_id, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.resident_id;
+
+-- title: join key of the second table in where
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE v.resident_id = 'R0001';
+
+-- title: hidden column of the second table
+-- expect: hidden_column
+SELECT v.diagnosis, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.diagnosis;
+
+-- title: aggregate column of the second table as group key
+-- expect: level_violation
+SELECT v.cost, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.cost;
+
+-- title: aggregate column of the second table in where
+-- expect: level_violation
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE v.cost > 1000;
+
+-- title: min of a protected column of the second table
+-- expect: aggregate_not_allowed
+SELECT MIN(v.cost) FROM residents r JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: ungranted column of the second table
+-- expect: column_not_granted
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE v.secret_col = 's';
+
+-- title: unknown column of the second table
+-- expect: unknown_column
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE v.income > 1;
+
+-- title: table name qualifier after an alias in a join
+-- expect: unknown_column
+SELECT COUNT(*) FROM residents r JOIN visits v ON residents.resident_id = v.resident_id;
+
+-- title: duplicate alias in a join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents x JOIN visits x ON x.resident_id = x.resident_id;
+
+-- title: column to column comparison across tables in where
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id WHERE r.year = v.year;
+
+-- title: case over columns of two tables
+-- expect: construct_not_allowed
+SELECT CASE WHEN r.sex = 'F' AND v.clinic = 'North' THEN 'a' ELSE 'b' END AS k, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY k;
+
+-- title: conditional sum over columns of two tables
+-- expect: aggregate_not_allowed
+SELECT SUM(CASE WHEN r.sex = 'F' THEN v.cost WHEN r.sex = 'M' THEN r.income END) FROM residents r JOIN visits v ON r.resident_id = v.resident_id;
+
+-- title: third join not connected to the joined table
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id JOIN districts d ON r.year = v.year;
+
+-- title: on referring to a later table
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON v.year = d.census_year JOIN districts d ON d.census_year = r.year;
+
+-- title: output alias taking a column name of the other table
+-- expect: ambiguous_name
+SELECT r.sex AS clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY r.sex;
+
+-- title: subquery in on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = (SELECT MAX(resident_id) FROM visits);
