@@ -1,9 +1,9 @@
 r"""The SQL gate: decide whether an operator's query may run, and rewrite it for the workspace.
 
-`check` runs small passes over one sqlglot tree. Parsing and finding the table come first, since the
-others need a tree and a grant; a query that does not parse, or is not a query, stops there. Every
-other pass runs regardless, so the operator sees every problem at once. Each pass knows the node kinds
-allowed in its place and refuses the rest by name.
+`check` runs small passes over one sqlglot tree. Parsing (then `merge`) and finding the table come
+first, since the others need a tree and a grant; a query that does not parse, or is not a query, stops
+there. Every other pass runs regardless, so the operator sees every problem at once. Each pass knows
+the node kinds allowed in its place and refuses the rest by name.
 
 The passes share readers, so one construct means one thing wherever it stands: `transforms` (the
 listed functions a column may pass through), `conditions` (one-column tests against literals: WHERE,
@@ -13,8 +13,10 @@ one granted table, or several joined by INNER JOIN ... ON equalities of join_key
 (`join`), each table once, every shared column name qualified; group keys that are `group`/`public`
 columns or listed transforms and CASE mappings of one; COUNT, SUM, AVG, STDDEV, VARIANCE of `aggregate`
 columns (SUM/AVG also conditionally), COUNT(DISTINCT <privacy unit>), MIN/MAX of `public` columns;
-WHERE tests of one column against literals; ORDER BY outputs and grouped columns; LIMIT n. Outer joins,
-CTEs and subqueries are refused for now.
+WHERE tests of one column against literals; ORDER BY outputs and grouped columns; LIMIT n. CTEs and
+derived tables that only rename, project and filter granted tables are merged into one SELECT first
+(`merge`), so every check above applies to the columns they read; outer joins and every other CTE or
+subquery are refused for now.
 
 >>> from policies.levels import ColumnLevel
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
@@ -50,6 +52,7 @@ from sqlglot import exp
 from policies.gate.columns import columns
 from policies.gate.group import group
 from policies.gate.join import join
+from policies.gate.merge import merge
 from policies.gate.order import order
 from policies.gate.parse import parse
 from policies.gate.plan import GateContext, Plan
@@ -89,7 +92,8 @@ def _check(sql: str, ctx: GateContext) -> Decision:
     parsed, reasons = parse(sql)
     if parsed.tree is None:
         return _refuse(reasons)
-    tree = parsed.tree
+    tree, found = merge(parsed.tree, ctx, parsed.source)
+    reasons.extend(found)
     context, found = scope(tree, ctx, parsed.source)
     reasons.extend(found)
     for step in PASSES:

@@ -13,8 +13,9 @@ Where each DuckDB-specific form stops (every one has a case in `tests/policies/g
   EXECUTE, BEGIN, VALUES, DDL (CREATE incl. MACRO, VIEW and SECRET; ALTER; DROP) and DML (INSERT,
   UPDATE, DELETE, MERGE, TRUNCATE).
 - `construct_not_allowed`: FROM-first and PIVOT/UNPIVOT statements (here); SELECT ... INTO, QUALIFY,
-  WINDOW, USING SAMPLE, WITH [RECURSIVE], DISTINCT [ON] (`shape`); every join (ASOF, POSITIONAL, ...),
-  LATERAL, VALUES, UNNEST, PIVOT/UNPIVOT and subqueries in FROM, TABLESAMPLE, AT (time travel)
+  WINDOW, USING SAMPLE, WITH [RECURSIVE] that `merge` could not flatten, DISTINCT [ON] (`shape`); every
+  join (ASOF, POSITIONAL, ...), LATERAL, VALUES, UNNEST, PIVOT/UNPIVOT and subqueries in FROM that
+  `merge` could not flatten, TABLESAMPLE, AT (time travel)
   (`scope`); `*`, `* EXCLUDE/REPLACE/LIKE`, COLUMNS(...), window functions, struct and list literals,
   list comprehensions, subscripts, `->`/`->>` (`project`, `nodes`); GROUP BY ALL, ROLLUP, CUBE,
   GROUPING SETS (`group`); ORDER BY ALL (`order`); parameters `?`, `$1`, `$name` and `#n` where a

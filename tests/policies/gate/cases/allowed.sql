@@ -2030,3 +2030,356 @@ GROUP BY
   "visits"."clinic"
 ORDER BY
   "visits"."clinic";
+
+-- title: common table expression
+WITH t AS (SELECT district FROM residents) SELECT COUNT(*) FROM t;
+SELECT
+  COUNT(*) AS "count",
+  COUNT(*) AS "__units"
+FROM "residents";
+
+-- title: subquery in from
+SELECT COUNT(*) FROM (SELECT district FROM residents) AS t;
+SELECT
+  COUNT(*) AS "count",
+  COUNT(*) AS "__units"
+FROM "residents";
+
+-- title: cte renaming a group column
+WITH t AS (SELECT district AS area FROM residents) SELECT area, COUNT(*) AS n FROM t GROUP BY area ORDER BY area;
+SELECT
+  "residents"."district" AS "area",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "area";
+
+-- title: derived table renaming a group column
+SELECT x.area, COUNT(*) AS n FROM (SELECT district AS area FROM residents) AS x GROUP BY x.area ORDER BY x.area;
+SELECT
+  "residents"."district" AS "area",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "area";
+
+-- title: cte with filters inside and outside combined
+WITH t AS (SELECT district AS d, income AS inc, year FROM residents WHERE sex = 'F') SELECT d, COUNT(*) AS n, SUM(inc) AS total FROM t WHERE year > 1990 OR d = 'Haidian' GROUP BY d ORDER BY d;
+SELECT
+  "residents"."district" AS "d",
+  COUNT(*) AS "n",
+  SUM("residents"."income") AS "total",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_2"
+FROM "residents"
+WHERE
+  (
+    "residents"."year" > 1990 OR "residents"."district" = 'Haidian'
+  )
+  AND "residents"."sex" = 'F'
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "d";
+
+-- title: derived table with filters inside and outside combined
+SELECT s, AVG(a) AS mean_age FROM (SELECT sex AS s, age AS a FROM residents WHERE district <> 'Daxing') AS x WHERE s IS NOT NULL GROUP BY s ORDER BY s;
+SELECT
+  "residents"."sex" AS "s",
+  AVG("residents"."age") AS "mean_age",
+  COUNT(*) AS "__units",
+  COUNT("residents"."age") AS "__units_1"
+FROM "residents"
+WHERE
+  NOT "residents"."sex" IS NULL AND "residents"."district" <> 'Daxing'
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "s";
+
+-- title: chained ctes
+WITH a AS (SELECT district, sex, income FROM residents WHERE year >= 1980), b AS (SELECT district AS area, income AS inc FROM a WHERE sex = 'M') SELECT area, SUM(inc) AS total FROM b GROUP BY area ORDER BY area;
+SELECT
+  "residents"."district" AS "area",
+  SUM("residents"."income") AS "total",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+WHERE
+  "residents"."sex" = 'M' AND "residents"."year" >= 1980
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "area";
+
+-- title: nested derived tables
+SELECT k, COUNT(*) AS n FROM (SELECT d AS k FROM (SELECT district AS d FROM residents WHERE year > 1990) AS a WHERE d <> 'Xicheng') AS b GROUP BY k ORDER BY k;
+SELECT
+  "residents"."district" AS "k",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  "residents"."district" <> 'Xicheng' AND "residents"."year" > 1990
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "k";
+
+-- title: cte joined with a granted table
+WITH r AS (SELECT resident_id, district AS area FROM residents WHERE sex = 'F') SELECT r.area, v.clinic, COUNT(*) AS n FROM r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.area, v.clinic ORDER BY r.area, v.clinic;
+SELECT
+  "residents"."district" AS "area",
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "residents"."sex" = 'F'
+GROUP BY
+  "residents"."district",
+  "visits"."clinic"
+ORDER BY
+  "area",
+  "clinic";
+
+-- title: derived table joined with a granted table
+SELECT v.clinic, COUNT(*) AS n FROM (SELECT resident_id AS rid FROM residents WHERE year > 1985) AS r JOIN visits AS v ON r.rid = v.resident_id GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "residents"."year" > 1985
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "clinic";
+
+-- title: cte with a listed transform as group key
+WITH t AS (SELECT lower(district) AS d FROM residents) SELECT d, COUNT(*) AS n FROM t GROUP BY d ORDER BY d;
+SELECT
+  LOWER("residents"."district") AS "d",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  LOWER("residents"."district")
+ORDER BY
+  "d";
+
+-- title: cte with date_trunc of a group date
+WITH t AS (SELECT date_trunc('month', visit_date) AS m, income FROM residents) SELECT m, SUM(income) AS total FROM t GROUP BY m ORDER BY m;
+SELECT
+  DATE_TRUNC('MONTH', "residents"."visit_date") AS "m",
+  SUM("residents"."income") AS "total",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+GROUP BY
+  DATE_TRUNC('MONTH', "residents"."visit_date")
+ORDER BY
+  "m";
+
+-- title: cte with a case mapping
+WITH t AS (SELECT CASE WHEN sex = 'F' THEN 'female' ELSE 'other' END AS g FROM residents) SELECT g, COUNT(*) AS n FROM t GROUP BY g ORDER BY g;
+SELECT
+  CASE WHEN "residents"."sex" = 'F' THEN 'female' ELSE 'other' END AS "g",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  CASE WHEN "residents"."sex" = 'F' THEN 'female' ELSE 'other' END
+ORDER BY
+  "g";
+
+-- title: cte counting distinct renamed privacy units
+WITH t AS (SELECT resident_id AS rid, district FROM residents) SELECT district, COUNT(DISTINCT rid) AS units FROM t GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(DISTINCT "residents"."resident_id") AS "units",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: cte with order by and limit outside
+WITH t AS (SELECT household AS h FROM residents WHERE household IS NOT NULL) SELECT h, COUNT(*) AS n FROM t GROUP BY h ORDER BY n DESC, h LIMIT 3;
+SELECT
+  "residents"."household" AS "h",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  NOT "residents"."household" IS NULL
+GROUP BY
+  "residents"."household"
+ORDER BY
+  "n" DESC,
+  "h"
+LIMIT 3;
+
+-- title: cte output names kept as written
+WITH t AS (SELECT district AS "Area", sex FROM residents) SELECT "Area", sex AS "Sex", COUNT(*) AS "N" FROM t GROUP BY "Area", sex ORDER BY "Area", "Sex";
+SELECT
+  "residents"."district" AS "Area",
+  "residents"."sex" AS "Sex",
+  COUNT(*) AS "N",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district",
+  "residents"."sex"
+ORDER BY
+  "Area",
+  "Sex";
+
+-- title: cte reading an aliased table
+WITH t AS (SELECT r.district AS d, r.spend FROM residents AS r WHERE r.year > 1975) SELECT d, AVG(spend) AS mean_spend FROM t GROUP BY d ORDER BY d;
+SELECT
+  "residents"."district" AS "d",
+  AVG("residents"."spend") AS "mean_spend",
+  COUNT(*) AS "__units",
+  COUNT("residents"."spend") AS "__units_1"
+FROM "residents"
+WHERE
+  "residents"."year" > 1975
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "d";
+
+-- title: derived table with a conditional sum outside
+SELECT d, SUM(CASE WHEN s = 'F' THEN inc END) AS female_income FROM (SELECT district AS d, sex AS s, income AS inc FROM residents) AS x GROUP BY d ORDER BY d;
+SELECT
+  "residents"."district" AS "d",
+  SUM(CASE WHEN "residents"."sex" = 'F' THEN "residents"."income" END) AS "female_income",
+  COUNT(*) AS "__units",
+  COUNT(CASE WHEN "residents"."sex" = 'F' THEN "residents"."income" END) AS "__units_1"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "d";
+
+-- title: cte only filtering then aggregating without group by
+WITH t AS (SELECT income, age FROM residents WHERE birth_date >= DATE '1970-01-01') SELECT COUNT(*) AS n, SUM(income) AS total, AVG(age) AS mean_age FROM t;
+SELECT
+  COUNT(*) AS "n",
+  SUM("residents"."income") AS "total",
+  AVG("residents"."age") AS "mean_age",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1",
+  COUNT("residents"."age") AS "__units_2"
+FROM "residents"
+WHERE
+  "residents"."birth_date" >= CAST('1970-01-01' AS DATE);
+
+-- title: cte and derived table together
+WITH t AS (SELECT district AS d, year FROM residents) SELECT y, COUNT(*) AS n FROM (SELECT floor(year / 10) * 10 AS y FROM t WHERE d IN ('Haidian', 'Chaoyang')) AS x GROUP BY y ORDER BY y;
+SELECT
+  FLOOR("residents"."year" / 10) * 10 AS "y",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  "residents"."district" IN ('Haidian', 'Chaoyang')
+GROUP BY
+  FLOOR("residents"."year" / 10) * 10
+ORDER BY
+  "y";
+
+-- title: cte with coalesce of a group column
+WITH t AS (SELECT coalesce(district, 'unknown') AS d FROM residents) SELECT d, COUNT(*) AS n FROM t GROUP BY d ORDER BY d;
+SELECT
+  COALESCE("residents"."district", 'unknown') AS "d",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  COALESCE("residents"."district", 'unknown')
+ORDER BY
+  "d";
+
+-- title: cte with min and max of a renamed public column
+WITH t AS (SELECT year AS y, district FROM residents) SELECT district, MIN(y) AS first_year, MAX(y) AS last_year FROM t GROUP BY district ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  MIN("residents"."year") AS "first_year",
+  MAX("residents"."year") AS "last_year",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: cte many rows per unit
+-- rows_per_unit: many
+WITH t AS (SELECT district AS d, income AS inc FROM residents WHERE sex = 'M') SELECT d, COUNT(*) AS n, SUM(inc) AS total FROM t GROUP BY d ORDER BY d;
+SELECT
+  "residents"."district" AS "d",
+  COUNT(*) AS "n",
+  SUM("residents"."income") AS "total",
+  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+  ) AS "__units_2"
+FROM "residents"
+WHERE
+  "residents"."sex" = 'M'
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "d";
+
+-- title: cte selecting columns unrenamed with a stddev
+WITH t AS (SELECT sex, rooms FROM residents) SELECT sex, STDDEV(rooms) AS sd FROM t GROUP BY sex ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  STDDEV_SAMP("residents"."rooms") AS "sd",
+  COUNT(*) AS "__units"
+FROM "residents"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: cte joined with the reference table on a public column
+WITH v AS (SELECT district AS area, cost FROM visits WHERE kind = 'inpatient') SELECT d.census_year, SUM(v.cost) AS total FROM v JOIN districts AS d ON v.area = d.district GROUP BY d.census_year ORDER BY d.census_year;
+SELECT
+  "districts"."census_year" AS "census_year",
+  SUM("visits"."cost") AS "total",
+  COUNT(DISTINCT "visits"."resident_id") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END) AS "__units_1"
+FROM "visits"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+WHERE
+  "visits"."kind" = 'inpatient'
+GROUP BY
+  "districts"."census_year"
+ORDER BY
+  "census_year";
+-- title: join of a subquery
+SELECT COUNT(*) FROM residents r JOIN (SELECT resident_id FROM visits) v ON r.resident_id = v.resident_id;
+SELECT
+  COUNT(*) AS "count",
+  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id";
+

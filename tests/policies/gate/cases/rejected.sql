@@ -101,14 +101,6 @@ SELECT COUNT(*) FROM residents, residents AS other;
 -- expect: construct_not_allowed
 SELECT COUNT(*) FROM residents, LATERAL (SELECT 1 AS x);
 
--- title: common table expression
--- expect: construct_not_allowed, unknown_table
-WITH t AS (SELECT district FROM residents) SELECT COUNT(*) FROM t;
-
--- title: subquery in from
--- expect: construct_not_allowed
-SELECT COUNT(*) FROM (SELECT district FROM residents) AS t;
-
 -- title: subquery in where reading a hidden column
 -- expect: construct_not_allowed, hidden_column
 SELECT COUNT(*) FROM residents WHERE district IN (SELECT district FROM residents WHERE name = 'x');
@@ -1061,10 +1053,6 @@ SELECT COUNT(*) FROM visits a JOIN visits b ON a.resident_id = b.resident_id;
 -- expect: unknown_table
 SELECT COUNT(*) FROM residents r JOIN patients p ON r.resident_id = p.resident_id;
 
--- title: join of a subquery
--- expect: construct_not_allowed
-SELECT COUNT(*) FROM residents r JOIN (SELECT resident_id FROM visits) v ON r.resident_id = v.resident_id;
-
 -- title: join of a table function
 -- expect: table_function
 SELECT COUNT(*) FROM residents r JOIN read_csv('/etc/passwd') f ON r.resident_id = f.column0;
@@ -1216,3 +1204,148 @@ SELECT r.sex AS clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.reside
 -- title: subquery in on
 -- expect: construct_not_allowed
 SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = (SELECT MAX(resident_id) FROM visits);
+
+-- title: cte renaming a hidden column into an output
+-- expect: hidden_column
+WITH t AS (SELECT name AS n FROM residents) SELECT n, COUNT(*) AS c FROM t GROUP BY n;
+
+-- title: derived table renaming a hidden column into a filter
+-- expect: hidden_column
+SELECT COUNT(*) AS c FROM (SELECT phone AS p, district FROM residents) AS x WHERE p = '555';
+
+-- title: cte renaming an aggregate column into a group key
+-- expect: level_violation
+WITH t AS (SELECT income AS d FROM residents) SELECT d, COUNT(*) FROM t GROUP BY d;
+
+-- title: cte renaming the join key into a group key
+-- expect: level_violation
+WITH t AS (SELECT resident_id AS k FROM residents) SELECT k, COUNT(*) AS c FROM t GROUP BY k;
+
+-- title: derived table renaming an aggregate column as a group column name
+-- expect: level_violation, ambiguous_name
+SELECT district, COUNT(*) AS c FROM (SELECT income AS district FROM residents) AS x GROUP BY district;
+
+-- title: cte renaming an aggregate column into a raw output
+-- expect: raw_projection, level_violation
+WITH t AS (SELECT age AS a, district FROM residents) SELECT district, a FROM t GROUP BY district;
+
+-- title: chained ctes laundering a hidden column
+-- expect: hidden_column
+WITH a AS (SELECT name AS x FROM residents), b AS (SELECT x AS y FROM a) SELECT y, COUNT(*) AS c FROM b GROUP BY y;
+
+-- title: cte with a transform of the join key
+-- expect: function_not_allowed, level_violation
+WITH t AS (SELECT substr(resident_id, 1, 2) AS p FROM residents) SELECT p, COUNT(*) AS c FROM t GROUP BY p;
+
+-- title: cte renaming a group column output without grouping
+-- expect: raw_projection
+WITH t AS (SELECT district AS d FROM residents) SELECT d FROM t;
+
+-- title: aggregating cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district, COUNT(*) AS c FROM residents GROUP BY district) SELECT COUNT(*) FROM t;
+
+-- title: nested aggregation in a derived table
+-- expect: construct_not_allowed
+SELECT AVG(c) AS mean FROM (SELECT district, COUNT(*) AS c FROM residents GROUP BY district) AS t;
+
+-- title: cte used twice
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district, resident_id FROM residents) SELECT COUNT(*) FROM t JOIN t AS u ON t.resident_id = u.resident_id;
+
+-- title: unused cte
+-- expect: construct_not_allowed
+WITH t AS (SELECT district FROM residents) SELECT COUNT(*) FROM residents;
+
+-- title: distinct inside a cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT DISTINCT district FROM residents) SELECT COUNT(*) FROM t;
+
+-- title: limit inside a derived table
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM (SELECT district FROM residents LIMIT 5) AS t;
+
+-- title: window function inside a cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district, row_number() OVER () AS r FROM residents) SELECT COUNT(*) FROM t;
+
+-- title: union inside a cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM residents UNION ALL SELECT district FROM visits) SELECT COUNT(*) FROM t;
+
+-- title: star inside a cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT * FROM residents) SELECT district, COUNT(*) FROM t GROUP BY district;
+
+-- title: cte with a column list
+-- expect: unknown_table, construct_not_allowed
+WITH t(d) AS (SELECT district FROM residents) SELECT d, COUNT(*) FROM t GROUP BY d;
+
+-- title: cte shadowing a granted table name
+-- expect: construct_not_allowed
+WITH residents AS (SELECT district FROM residents) SELECT COUNT(*) FROM residents;
+
+-- title: cte reading a table not granted
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM secret_table) SELECT COUNT(*) FROM t;
+
+-- title: cte reading a table function
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM read_csv('residents.csv')) SELECT COUNT(*) FROM t;
+
+-- title: derived table reading a table function
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM (SELECT * FROM range(10)) AS t;
+
+-- title: cte with a subquery in where
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM residents) SELECT COUNT(*) FROM t WHERE district IN (SELECT district FROM residents);
+
+-- title: cte with a subquery in select
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM residents) SELECT (SELECT 1) AS x, COUNT(*) FROM t;
+
+-- title: derived table with a subquery in its where
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM (SELECT district FROM residents WHERE year > (SELECT 1990)) AS t;
+
+-- title: correlated subquery over a cte
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district, year FROM residents) SELECT COUNT(*) FROM t WHERE EXISTS (SELECT 1 FROM visits v WHERE v.district = t.district);
+
+-- title: join inside a derived table
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM (SELECT r.district FROM residents r JOIN visits v ON r.resident_id = v.resident_id) AS t;
+
+-- title: filtered derived table on the right of a join
+-- expect: construct_not_allowed
+SELECT v.clinic, COUNT(*) AS n FROM visits v JOIN (SELECT resident_id FROM residents WHERE sex = 'F') AS r ON r.resident_id = v.resident_id GROUP BY v.clinic;
+
+-- title: cte referring to a column it does not select
+-- expect: unknown_table, construct_not_allowed
+WITH t AS (SELECT district FROM residents) SELECT district, COUNT(*) FROM t WHERE sex = 'F' GROUP BY district;
+
+-- title: derived table without an alias
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM (SELECT district FROM residents);
+
+-- title: cte filtering on an aggregate column
+-- expect: level_violation
+WITH t AS (SELECT district FROM residents WHERE income > 100000) SELECT district, COUNT(*) AS c FROM t GROUP BY district;
+
+
+-- title: hidden column named in a cte the outer query never uses
+-- expect: hidden_column
+WITH t AS (SELECT name FROM residents) SELECT COUNT(*) FROM t;
+
+-- title: hidden column renamed in a cte beside a used column
+-- expect: hidden_column
+WITH t AS (SELECT district, name AS n FROM residents) SELECT district, COUNT(*) FROM t GROUP BY district;
+
+-- title: ungranted column in an unused cte column
+-- expect: column_not_granted
+WITH t AS (SELECT secret_col FROM residents) SELECT COUNT(*) FROM t;
+
+-- title: hidden column in an unused derived table column
+-- expect: hidden_column
+SELECT COUNT(*) FROM (SELECT phone FROM residents) x;
