@@ -101,6 +101,9 @@ def _operand_with(
         hint = "Write the condition itself, e.g. WHERE district IN ('a', 'b'), instead of a CASE."
         return [*reasons, construct("CASE in a test", operand, scope, hint)]
     derived = derive(operand, scope, place)
+    if place is Place.like and not derived.reasons and _typed_not_text(derived):
+        hint = "LIKE matches text; compare numbers and dates with =, <, BETWEEN or IN."
+        return [*reasons, construct("LIKE on a non-text column", node, scope, hint)]
     if reasons or derived.reasons or derived.column is None or not _yields_text(derived):
         return [*reasons, *derived.reasons]  # a literal refused already needs no second reason
     if place is Place.like or all(_is_text_literal(literal) for literal in literals):
@@ -125,6 +128,12 @@ def _yields_text(derived: Derived) -> bool:
     if column is None or column.type is None or not column.type.startswith(_TEXT_TYPES):
         return False
     return derived.label == column.name or derived.label in _TEXT_TRANSFORMS
+
+
+def _typed_not_text(derived: Derived) -> bool:
+    """A column whose registered type is known and is not text (LIKE on it fails in the engine)."""
+    column = derived.column
+    return column is not None and column.type is not None and not _yields_text(derived)
 
 
 def _is_text_literal(node: exp.Expr) -> bool:

@@ -1349,3 +1349,7 @@ WITH t AS (SELECT secret_col FROM residents) SELECT COUNT(*) FROM t;
 -- title: hidden column in an unused derived table column
 -- expect: hidden_column
 SELECT COUNT(*) FROM (SELECT phone FROM residents) x;
+
+-- title: like on a number column
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents WHERE year LIKE '20%';
