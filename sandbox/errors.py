@@ -53,6 +53,20 @@ class ErrorCode(StrEnum):
     internal = "internal"
 
 
+# What a workspace may report as a job's reason_code: the sanitized engine failures and its limits.
+WORKSPACE_CODES: frozenset[ErrorCode] = frozenset(
+    {
+        ErrorCode.query_conversion_failed,
+        ErrorCode.query_out_of_range,
+        ErrorCode.query_division_by_zero,
+        ErrorCode.query_failed,
+        ErrorCode.query_timeout,
+        ErrorCode.query_out_of_memory,
+        ErrorCode.result_too_large,
+        ErrorCode.workspace_crashed,
+    }
+)
+
 _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.unauthenticated: (401, "A valid bearer token is required."),
     ErrorCode.forbidden: (403, "Your role may not do this."),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse
 
 from sandbox import jobs, release
 from sandbox.api.deps import RuntimeDep, UserDep
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
     response_model=JobOut,
     responses={422: {"description": "rejected by the policy gate; detail.reasons lists every reason"}},
 )
-def submit(rt: RuntimeDep, user: UserDep, body: JobIn) -> JobOut | JSONResponse:
+def submit(rt: RuntimeDep, user: UserDep, body: JobIn) -> JobOut:
     submitted = jobs.submit(rt, user, body)
     if submitted.rejection is not None:
         raise submitted.rejection

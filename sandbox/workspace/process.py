@@ -237,12 +237,6 @@ def _limit(limits: Limits) -> None:
     # DuckDB SQL cannot start processes; `threads` bounds the engine's threads.
 
 
-def _isolate(limits: Limits, keep: int) -> None:
-    """Both steps at once, as a workspace ends up: quiet and limited."""
-    _quiet(keep)
-    _limit(limits)
-
-
 def _setrlimit(which: int, soft: int, hard: int | None = None) -> None:
     """Lower a limit; never try to raise a hard limit (an unprivileged process may not)."""
     _, current_hard = resource.getrlimit(which)

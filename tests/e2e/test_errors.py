@@ -22,7 +22,7 @@ from sqlalchemy import update
 
 from sandbox.catalog.models import Scenario
 from sandbox.demo_data import residents
-from sandbox.errors import ErrorCode, status_of
+from sandbox.errors import WORKSPACE_CODES, ErrorCode, status_of
 from sandbox.runtime import Runtime
 from sandbox.settings import Settings
 
@@ -34,16 +34,8 @@ FINISHED = ("pending_review", "released", "rejected", "failed", "cancelled", "ga
 
 # Codes no HTTP request can provoke on a healthy server: they are job reason codes (the workspace
 # reports them) or need a crashed worker, an exhausted memory limit or an unhandled exception.
-EXEMPT = {
-    ErrorCode.query_conversion_failed,
-    ErrorCode.query_out_of_range,
-    ErrorCode.query_division_by_zero,
-    ErrorCode.query_failed,
-    ErrorCode.query_timeout,
-    ErrorCode.query_out_of_memory,
-    ErrorCode.result_too_large,
+EXEMPT = WORKSPACE_CODES | {
     ErrorCode.budget_exceeded,  # dp jobs (issue 5) are not submittable yet; tests/sandbox/test_ledger.py
-    ErrorCode.workspace_crashed,
     ErrorCode.internal,
 }
 

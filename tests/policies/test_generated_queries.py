@@ -43,7 +43,7 @@ from policies.gate.plan import ColumnGrant, GateContext, OutputKind, Plan, Table
 from policies.gate.reasons import ReasonCode
 from policies.levels import ColumnLevel
 from policies.privacy import sdc
-from sandbox.errors import ErrorCode
+from sandbox.errors import WORKSPACE_CODES
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, run
 
 K = 5
@@ -75,18 +75,6 @@ LEVELS = {
     "score": ColumnLevel.compare,
 }
 UNGRANTED = "note"  # in the file, not in the grant
-WORKSPACE_CODES = frozenset(
-    {
-        ErrorCode.query_conversion_failed,
-        ErrorCode.query_out_of_range,
-        ErrorCode.query_division_by_zero,
-        ErrorCode.query_failed,
-        ErrorCode.query_timeout,
-        ErrorCode.query_out_of_memory,
-        ErrorCode.result_too_large,
-        ErrorCode.workspace_crashed,
-    }
-)
 
 
 # --- the seeded tables ----------------------------------------------------------------------------

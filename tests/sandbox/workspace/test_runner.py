@@ -15,7 +15,7 @@ import pytest
 from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, WorkspaceResult, run
-from sandbox.workspace.process import _exit_code, _isolate
+from sandbox.workspace.process import _exit_code, _limit, _quiet
 from sandbox.workspace.runner import RESULT_NAME, _Status
 
 BACKENDS = ["inprocess", "process"]
@@ -161,13 +161,14 @@ def test_status_carries_no_text() -> None:
 
 
 def test_child_isolation_sets_limits_and_drops_fds() -> None:
-    """Run _isolate in a forked child and report what it sees through a pipe."""
+    """Run _quiet and _limit, as a workspace does, in a forked child; it reports what it sees."""
     read_fd, write_fd = os.pipe()
     extra = os.open(os.devnull, os.O_RDONLY)  # an inherited descriptor the child must not keep
     pid = os.fork()
     if pid == 0:  # child
         try:
-            _isolate(Limits(memory_mb=100, threads=2, timeout_s=10), keep=write_fd)
+            _quiet(keep=write_fd)
+            _limit(Limits(memory_mb=100, threads=2, timeout_s=10))
             fds = sorted(int(fd) for fd in os.listdir("/proc/self/fd"))
             facts = [
                 resource.getrlimit(resource.RLIMIT_AS)[0] // (1024 * 1024),
