@@ -1,0 +1,24 @@
+"""sources, credentials, refresh, held versions (issue 12)
+
+Revision ID: 0005
+Revises: 0004
+Create Date: 2026-12-01
+
+A placeholder in the fixed chain 0003..0010 (one revision per workstream, so parallel work never forks
+the history); it does nothing until its workstream fills it in.
+"""
+
+from __future__ import annotations
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass

@@ -1,0 +1,24 @@
+"""differential privacy releases (issue 5)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-01
+
+A placeholder in the fixed chain 0003..0010 (one revision per workstream, so parallel work never forks
+the history); it does nothing until its workstream fills it in.
+"""
+
+from __future__ import annotations
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
