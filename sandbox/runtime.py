@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from policies import bundles
 from policies.bundles import Bundle
 from sandbox.catalog import Catalog
+from sandbox.keys import Keyring
 from sandbox.settings import Settings
 from sandbox.vault import Vault
 
@@ -27,6 +28,7 @@ class Runtime:
         if migrate:
             self.catalog.migrate()
         self.vault = Vault(settings.vault_dir, settings.tmp_dir)
+        self.keyring = Keyring.load(settings.resolved_master_key_path(), settings.master_key)
         text = (
             settings.bundle_path.read_text(encoding="utf-8")
             if settings.bundle_path

@@ -37,6 +37,14 @@ class Settings(BaseSettings):
     bundle_path: Path | None = Field(
         default=None, description="Policy bundle YAML; default is the shipped one."
     )
+    master_key: str | None = Field(
+        default=None,
+        description="Master key (64 hex characters) sealing per-object keys; default: `master_key_path`.",
+    )
+    master_key_path: Path | None = Field(
+        default=None,
+        description="File holding the master key (made 0600 on first use); default `home/master.key`.",
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -45,6 +53,9 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home() / 'catalog.sqlite3'}"
+
+    def resolved_master_key_path(self) -> Path:
+        return self.master_key_path or self.resolved_home() / "master.key"
 
     @property
     def vault_dir(self) -> Path:
