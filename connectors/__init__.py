@@ -56,7 +56,7 @@ def kinds() -> builtins.list[str]:
     return sorted(_REGISTRY)
 
 
-def open(spec: Any) -> pa.RecordBatchReader:  # noqa: A001 - the package's one verb
+def open(spec: Any) -> pa.RecordBatchReader:
     """A reader for `spec`: a FileSpec, a DatabaseSpec, or a mapping whose "kind" names a registered kind."""
     if isinstance(spec, FileSpec):
         return _REGISTRY["excel" if (spec.format or "") == "xlsx" else "file"].open(spec)

@@ -85,7 +85,7 @@ def _first_row_is_data(table: pa.Table) -> bool:
     if not non_text:
         return False
     for name, type_ in non_text:
-        probe = infer_table(pa.table({"v": pa.array([name] + [None], type=pa.string())})).column(0).type
+        probe = infer_table(pa.table({"v": pa.array([name, None], type=pa.string())})).column(0).type
         if probe != type_ and not (pa.types.is_floating(type_) and pa.types.is_integer(probe)):
             return False
     return True

@@ -23,6 +23,7 @@ set (latin1, gbk, utf8mb3 ...). Types, by the result field's type code:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Sequence
 from typing import Any
@@ -150,7 +151,7 @@ def open_mysql(spec: DatabaseSpec) -> pa.RecordBatchReader:
         cursor = conn.cursor()
         cursor.execute("START TRANSACTION READ ONLY")
         cursor.execute(query)
-        fields = list(cursor._result.fields) if cursor._result is not None else []  # noqa: SLF001
+        fields = list(cursor._result.fields) if cursor._result is not None else []
         names = [d[0] for d in cursor.description or []]
     except pymysql.err.MySQLError as e:  # dropped: it may quote the query or a value
         number = e.args[0] if e.args else None
@@ -177,9 +178,8 @@ def open_mysql(spec: DatabaseSpec) -> pa.RecordBatchReader:
     columns = [column_type(f) for f in fields]
 
     def close() -> None:
-        try:  # not cursor.close(): it would read the rest of an unfinished result first
+        # not cursor.close(): it would read the rest of an unfinished result first
+        with contextlib.suppress(pymysql.err.MySQLError):
             conn.close()
-        except pymysql.err.MySQLError:
-            pass
 
     return database.reader(names, columns, cursor.fetchmany, spec, close, (pymysql.err.MySQLError,))
