@@ -45,6 +45,14 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
+    refresh_poll_s: float = Field(
+        default=60.0,
+        description="How often the refresh loop looks for datasets whose source is due a re-read; 0 = never.",
+    )
+    source_batch_rows: int = Field(
+        default=65_536,
+        description="Rows fetched from a database source per batch (bounds registration memory).",
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
