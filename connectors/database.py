@@ -10,6 +10,7 @@ column, so memory is bounded by the batch, not the table.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -159,19 +160,20 @@ def batches(
     close: Callable[[], None],
     kind: str,
     fetch_errors: tuple[type[BaseException], ...],
+    classify: Callable[[BaseException], ConnectorError] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """Fetch `batch_rows` rows at a time and convert them column by column; `close` runs at the end."""
     try:
         while True:
-            failed = False
+            failed: ConnectorError | None = None
             try:
                 rows = fetch(batch_rows)
-            except fetch_errors:  # the driver's message may quote a value: dropped
-                failed = True
-            if failed:
-                raise ConnectorError(
+            except fetch_errors as e:  # the driver's message may quote a value: dropped
+                failed = (classify(e) if classify is not None else None) or ConnectorError(
                     "source_read_failed", "the server failed while streaming rows", format=kind
                 )
+            if failed is not None:
+                raise failed
             if not rows:
                 return
             columns = list(zip(*rows, strict=True))
@@ -223,7 +225,23 @@ def reader(
     spec: DatabaseSpec,
     close: Callable[[], None],
     fetch_errors: tuple[type[BaseException], ...],
+    classify: Callable[[BaseException], ConnectorError] | None = None,
 ) -> pa.RecordBatchReader:
+    """The reader; the connection closes when it is exhausted, fails, or is dropped unread."""
     schema = pa.schema([pa.field(n, t) for n, (t, _) in zip(names, columns, strict=True)])
-    gen = batches(schema, [c for _, c in columns], fetch, spec.batch_rows, close, spec.kind, fetch_errors)
+    once = _Once(close)
+    gen = batches(
+        schema, [c for _, c in columns], fetch, spec.batch_rows, once, spec.kind, fetch_errors, classify
+    )
+    weakref.finalize(gen, once)
     return pa.RecordBatchReader.from_batches(schema, gen)
+
+
+class _Once:
+    def __init__(self, close: Callable[[], None]) -> None:
+        self._close: Callable[[], None] | None = close
+
+    def __call__(self) -> None:
+        close, self._close = self._close, None
+        if close is not None:
+            close()

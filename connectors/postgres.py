@@ -22,6 +22,7 @@ Errors never carry the server's message (it can quote a value or the user name):
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import psycopg
@@ -107,7 +108,8 @@ def open_postgres(spec: DatabaseSpec) -> pa.RecordBatchReader:
     """Connect, start a read-only transaction, declare a cursor; rows stream as the reader is read."""
     query = sql.SQL(database.check_select(spec.query, "postgres")) if spec.query else None
     conn = _connect(spec)
-    problem: str | None = None
+    problem: ConnectorError | None = None
+    cursor: psycopg.ServerCursor[Any] | None = None
     try:
         conn.execute("SET TRANSACTION READ ONLY")
         conn.execute("SET LOCAL TimeZone = 'UTC'")
@@ -119,36 +121,40 @@ def open_postgres(spec: DatabaseSpec) -> pa.RecordBatchReader:
         cursor.execute(query)
         description = cursor.description or []
     except psycopg.Error as e:  # dropped: it may quote the query or a value
-        state = getattr(e, "sqlstate", None)
-        problem = (
-            "source_not_found"
-            if state in _MISSING_STATES
-            else "source_query_refused"
-            if state == "25006"
-            else "source_read_failed"
-        )
+        problem = _classify(e)
     if problem is not None:
-        conn.close()
-        words = {
-            "source_not_found": "the table or a column it names does not exist or is not readable",
-            "source_query_refused": "the query tries to write",
-            "source_read_failed": "the server could not run the query",
-        }[problem]
-        raise ConnectorError(problem, words, format="postgres")  # type: ignore[arg-type]
+        _close(conn, cursor)
+        raise problem
     try:
         names = database.check_names([d.name for d in description], "postgres")
     except ConnectorError:
-        conn.close()
+        _close(conn, cursor)
         raise
     columns = [column_type(d.type_code, d.precision, d.scale) for d in description]
 
     def close() -> None:
-        try:
-            cursor.close()
-            conn.rollback()
-        except psycopg.Error:
-            pass
-        finally:
-            conn.close()
+        _close(conn, cursor)
 
-    return database.reader(names, columns, cursor.fetchmany, spec, close, (psycopg.Error,))
+    return database.reader(names, columns, cursor.fetchmany, spec, close, (psycopg.Error,), _classify)
+
+
+def _close(conn: psycopg.Connection[Any], cursor: psycopg.ServerCursor[Any] | None) -> None:
+    # rollback first: it ends the transaction (and the cursor with it) even after a failed fetch
+    steps = (conn.rollback, *((cursor.close,) if cursor is not None else ()), conn.close)
+    for step in steps:
+        with contextlib.suppress(psycopg.Error):
+            step()
+
+
+def _classify(e: BaseException) -> ConnectorError:
+    """Our words for a server error, by its SQLSTATE only."""
+    state = getattr(e, "sqlstate", None)
+    if state in _MISSING_STATES:
+        return ConnectorError(
+            "source_not_found",
+            "the table or a column it names does not exist or is not readable",
+            format="postgres",
+        )
+    if state == "25006":
+        return ConnectorError("source_query_refused", "the query tries to write", format="postgres")
+    return ConnectorError("source_read_failed", "the server could not run the query", format="postgres")
