@@ -21,6 +21,7 @@ The sheet is read in full before the first batch, as the CSV path does.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import zipfile
 from pathlib import Path
@@ -41,13 +42,16 @@ def read_excel(
 ) -> pa.RecordBatchReader:
     """The sheet named `sheet` (or at 0-based index `sheet`, default the first one)."""
     book = _open(path)
+    rows: list[list[Any]] | None = None
     try:
         ws = _sheet(book, sheet)
         rows = [list(r) for r in ws.iter_rows(values_only=True)]
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile, OSError):
-        raise ConnectorError("malformed_file", "unreadable sheet data", format="xlsx") from None
+        pass  # raised below, outside the handler, so openpyxl's text is not even __context__
     finally:
         book.close()
+    if rows is None:
+        raise ConnectorError("malformed_file", "unreadable sheet data", format="xlsx")
     rows = [r for r in rows if any(_present(v) for v in r)]
     while rows and len(rows) > 1 and _is_title(rows[0], rows[1]):
         rows.pop(0)
@@ -78,10 +82,12 @@ def read_excel(
 
 
 def _open(path: Path) -> Any:
-    try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
-        raise ConnectorError("malformed_file", "not a readable .xlsx workbook", format="xlsx") from None
+    book = None
+    with contextlib.suppress(zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError):
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    if book is None:
+        raise ConnectorError("malformed_file", "not a readable .xlsx workbook", format="xlsx")
+    return book
 
 
 def _sheet(book: Any, sheet: str | int | None) -> Any:
