@@ -105,6 +105,8 @@ def column_type(field: Any) -> tuple[pa.DataType, Convert]:
         return _FIXED[code], database.arrow(_FIXED[code])
     if code in _BLOBS and field.charsetnr == _BINARY_CHARSET:
         return pa.binary(), database.arrow(pa.binary())
+    if code in _BLOBS or code in (FIELD_TYPE.ENUM, FIELD_TYPE.SET):  # text: PyMySQL gives str
+        return pa.string(), database.arrow(pa.string())
     return pa.string(), database.as_text
 
 

@@ -59,6 +59,7 @@ _FIXED: dict[int, pa.DataType] = {
     1184: pa.timestamp("us", tz="UTC"),
     17: pa.binary(),
 }
+_TEXT = {25, 1043, 1042, 19}  # text, varchar, char, name
 _AUTH_STATES = {"28P01", "28000"}
 _MISSING_STATES = {"42P01", "42501", "3F000", "42703"}
 
@@ -71,6 +72,8 @@ def column_type(oid: int, precision: int | None, scale: int | None) -> tuple[pa.
             type_ = pa.decimal128(precision, scale or 0)
             return type_, database.arrow(type_)
         return pa.float64(), database.as_float
+    if oid in _TEXT or oid in _AS_TEXT:  # already str: no per-value Python work
+        return pa.string(), database.arrow(pa.string())
     return pa.string(), database.as_text
 
 

@@ -74,6 +74,10 @@ def _ingest(rt: Runtime, source: Source, meta: DatasetIn | VersionIn) -> tuple[P
     return staged, fmt
 
 
+def _bounded(rt: Runtime) -> dict[str, Any]:
+    return {"memory_mb": rt.settings.registration_memory_mb, "temp_dir": rt.settings.tmp_dir}
+
+
 def _column_out(c: Column) -> ColumnOut:
     return ColumnOut(
         name=c.name,
@@ -143,7 +147,7 @@ def register(
         names = staged_columns(staged)
         if meta.privacy_unit not in names:
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
-        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows)
+        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows, **_bounded(rt))
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
         stored = rt.vault.commit(staged, dataset_id, 1)
         now = datetime.now(UTC)
@@ -274,7 +278,9 @@ def add_version(
                 ErrorCode.unknown_column, column=privacy_unit, detail={"expected_columns": list(current)}
             )
         change = versions.schema_change(current, new_schema)
-        prof = profile(staged, privacy_unit, rt.settings.classify_sample_rows if change else 1)
+        prof = profile(
+            staged, privacy_unit, rt.settings.classify_sample_rows if change else 1, **_bounded(rt)
+        )
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit) if change else []
         stored = rt.vault.commit(staged, dataset_id, version)
         now = datetime.now(UTC)

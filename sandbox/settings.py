@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=60.0,
         description="How often the refresh loop looks for datasets whose source is due a re-read; 0 = never.",
     )
+    registration_memory_mb: int = Field(
+        default=256, description="DuckDB memory cap while profiling a new version (it spills beyond)."
+    )
     source_batch_rows: int = Field(
         default=65_536,
         description="Rows fetched from a database source per batch (bounds registration memory).",
