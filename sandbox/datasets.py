@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -13,8 +13,6 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import connectors
-from connectors import ConnectorError, FileSpec
 from policies.classify import ColumnProposal, classify
 from policies.levels import ColumnLevel
 from sandbox import audit, sources, versions
@@ -24,54 +22,15 @@ from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, DatasetVersion, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
+from sandbox.sources import Source
+from sandbox.sources import ingest as _ingest
 from sandbox.vault import StoredVersion
 from sandbox.workspace.profile import profile
+from sandbox.workspace.units import RESERVED, RESERVED_PREFIX, derive
 
 log = logging.getLogger(__name__)
 
 NUMERIC_PREFIXES = ("int", "uint", "float", "double", "decimal", "halffloat")
-
-
-def _connector_error(e: ConnectorError) -> SandboxError:
-    code = {
-        "unsupported_format": ErrorCode.unsupported_format,
-        "unknown_encoding": ErrorCode.unknown_encoding,
-        "source_unreachable": ErrorCode.source_unreachable,
-        "source_auth_failed": ErrorCode.source_auth_failed,
-        "source_not_found": ErrorCode.source_not_found,
-        "source_query_refused": ErrorCode.source_query_refused,
-        "source_read_failed": ErrorCode.source_read_failed,
-    }.get(e.code, ErrorCode.malformed_file)
-    detail = {"problem": e.problem, "line": e.line, "column": e.column}
-    return SandboxError(code, detail=detail, problem=e.problem, line=e.line, column=e.column, format=e.format)
-
-
-# An uploaded file, or a stored connector spec ({"kind": "postgres", "url": ..., ...}).
-Source = Path | Mapping[str, Any]
-
-
-def _ingest(rt: Runtime, source: Source, meta: DatasetIn | VersionIn) -> tuple[Path, str]:
-    """Stream a source through its connector into a staged vault file; nothing stays on failure."""
-    try:
-        if isinstance(source, Path):
-            fmt = meta.format or source.suffix.lstrip(".").lower()
-            spec: Any = FileSpec(
-                path=source,
-                format=meta.format,
-                encoding=meta.encoding,
-                delimiter=meta.delimiter,
-                header=meta.header,
-                sheet=meta.sheet,
-                header_rows=meta.header_rows,
-            )
-        else:
-            fmt = str(source["kind"])
-            spec = {"batch_rows": rt.settings.source_batch_rows, **source}
-        reader = connectors.open(spec)
-        staged = rt.vault.write_staged(reader)
-    except ConnectorError as e:
-        raise _connector_error(e) from None
-    return staged, fmt
 
 
 def _bounded(rt: Runtime) -> dict[str, Any]:
@@ -145,11 +104,12 @@ def register(
     stored: StoredVersion | None = None
     try:
         names = staged_columns(staged)
+        _refuse_reserved(names)
         if meta.privacy_unit not in names:
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
         prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows, **_bounded(rt))
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
-        stored = rt.vault.commit(staged, dataset_id, 1)
+        stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = Dataset(
@@ -167,7 +127,8 @@ def register(
             s.flush()
             s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now))
             by_name = {p.column: p for p in proposals}
-            for pos, field in enumerate(stored.schema):
+            own = [field for field in stored.schema if field.name not in RESERVED]
+            for pos, field in enumerate(own):
                 s.add(_column_row(dataset_id, pos, field.name, str(field.type), by_name.get(field.name)))
             s.flush()
             if on_commit is not None:
@@ -200,6 +161,38 @@ def register(
         raise
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _refuse_reserved(names: list[str]) -> None:
+    for name in names:
+        if name.startswith(RESERVED_PREFIX):
+            raise SandboxError(
+                ErrorCode.invalid_request,
+                reason=f"column {name!r}: names starting with {RESERVED_PREFIX!r} are reserved",
+            )
+
+
+def _commit_derived(
+    rt: Runtime, staged: Path, dataset_id: str, version: int, privacy_unit: str, max_rows_per_unit: int
+) -> StoredVersion:
+    """Append the reserved `__unit`/`__rank` columns (units map carried over from the previous version)
+    and commit the result; the staged intermediates are removed whatever happens."""
+    previous = rt.vault.units_map_of(dataset_id, version - 1) if version > 1 else None
+    out = staged.with_name(staged.stem + "-derived.parquet")
+    units = staged.with_name(staged.stem + "-units.parquet")
+    try:
+        derived = derive(
+            staged,
+            out,
+            units,
+            privacy_unit,
+            previous_map=previous if previous is not None and previous.exists() else None,
+            one_row_per_unit=max_rows_per_unit <= 1,
+        )
+        return rt.vault.commit(derived.path, dataset_id, version, units_map=derived.units_map)
+    finally:
+        out.unlink(missing_ok=True)
+        units.unlink(missing_ok=True)
 
 
 def staged_columns(path: Path) -> list[str]:
@@ -277,12 +270,13 @@ def add_version(
             raise SandboxError(
                 ErrorCode.unknown_column, column=privacy_unit, detail={"expected_columns": list(current)}
             )
+        _refuse_reserved(new_schema.names)
         change = versions.schema_change(current, new_schema)
         prof = profile(
             staged, privacy_unit, rt.settings.classify_sample_rows if change else 1, **_bounded(rt)
         )
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit) if change else []
-        stored = rt.vault.commit(staged, dataset_id, version)
+        stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)

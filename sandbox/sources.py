@@ -14,19 +14,64 @@ from __future__ import annotations
 
 import calendar
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from connectors import redact_url
-from sandbox.api.schemas import ConnectorIn, DatasetFromSourceIn, DatasetOut, SourceOut, VersionIn
+import connectors
+from connectors import ConnectorError, FileSpec, redact_url
+from sandbox.api.schemas import ConnectorIn, DatasetFromSourceIn, DatasetIn, DatasetOut, SourceOut, VersionIn
 from sandbox.catalog.models import DatasetSource, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 
 REFRESH_MONTHS = {"monthly": 1, "quarterly": 3, "half-yearly": 6, "yearly": 12}
 REFRESH_DAYS = {"daily": 1, "weekly": 7}
+
+
+def _connector_error(e: ConnectorError) -> SandboxError:
+    code = {
+        "unsupported_format": ErrorCode.unsupported_format,
+        "unknown_encoding": ErrorCode.unknown_encoding,
+        "source_unreachable": ErrorCode.source_unreachable,
+        "source_auth_failed": ErrorCode.source_auth_failed,
+        "source_not_found": ErrorCode.source_not_found,
+        "source_query_refused": ErrorCode.source_query_refused,
+        "source_read_failed": ErrorCode.source_read_failed,
+    }.get(e.code, ErrorCode.malformed_file)
+    detail = {"problem": e.problem, "line": e.line, "column": e.column}
+    return SandboxError(code, detail=detail, problem=e.problem, line=e.line, column=e.column, format=e.format)
+
+
+# An uploaded file, or a stored connector spec ({"kind": "postgres", "url": ..., ...}).
+Source = Path | Mapping[str, Any]
+
+
+def ingest(rt: Runtime, source: Source, meta: DatasetIn | VersionIn) -> tuple[Path, str]:
+    """Stream a source through its connector into a staged vault file; nothing stays on failure."""
+    try:
+        if isinstance(source, Path):
+            fmt = meta.format or source.suffix.lstrip(".").lower()
+            spec: Any = FileSpec(
+                path=source,
+                format=meta.format,
+                encoding=meta.encoding,
+                delimiter=meta.delimiter,
+                header=meta.header,
+                sheet=meta.sheet,
+                header_rows=meta.header_rows,
+            )
+        else:
+            fmt = str(source["kind"])
+            spec = {"batch_rows": rt.settings.source_batch_rows, **source}
+        reader = connectors.open(spec)
+        staged = rt.vault.write_staged(reader)
+    except ConnectorError as e:
+        raise _connector_error(e) from None
+    return staged, fmt
 
 
 def next_refresh(after: datetime, refresh: str | None) -> datetime | None:
