@@ -287,3 +287,30 @@ def test_query_sources_refuse_writes_and_upload_path_still_works(stack: Stack, p
     assert r.status_code == 201 and r.json()["source"]["query"] is True and pg_table not in r.text
     r = stack["source"].post("/v1/datasets/" + r.json()["id"] + "/versions")
     assert r.status_code == 201 and r.json()["version"] == 2
+
+
+def test_xlsx_upload_with_two_header_rows(stack: Stack, tmp_path: Any) -> None:
+    import json
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    ws = book.active
+    ws.append(["基本信息", None, "收入"])
+    ws.merge_cells("A1:B1")
+    ws.merge_cells("C1:C2")
+    ws.append(["身份证号", "区"])
+    for i in range(30):
+        ws.append([f"4403041990010{i:05d}", "福田区" if i % 2 else "南山区", 1000 + i])
+    path = tmp_path / "收入.xlsx"
+    book.save(path)
+    meta = {"name": "xlsx_income", "privacy_unit": "基本信息_身份证号"}
+    r = stack["source"].post(
+        "/v1/datasets",
+        files={"file": ("收入.xlsx", path.read_bytes(), "application/octet-stream")},
+        data={"metadata": json.dumps(meta, ensure_ascii=False)},
+    )
+    assert r.status_code == 201, r.text
+    cols = {c["name"]: c["type"] for c in r.json()["columns"]}
+    assert cols == {"基本信息_身份证号": "string", "基本信息_区": "string", "收入": "int64"}
+    assert r.json()["rows"] == 30 and r.json()["source"] is None
