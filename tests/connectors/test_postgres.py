@@ -138,3 +138,23 @@ def test_separate_password_and_redaction() -> None:
     assert connectors.redact_url("postgresql+psycopg://u:pw@h:5/db?password=x&sslmode=require") == (
         "postgresql+psycopg://u@h:5/db"
     )
+
+
+def test_text_in_a_database_declared_gbk_family_encoding() -> None:
+    """A database in EUC_CN (GB2312): the server converts to the connection's UTF-8."""
+    name = f"src_euc_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(URL, autocommit=True) as conn:
+        conn.execute(
+            f"CREATE DATABASE {name} ENCODING 'EUC_CN' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0"
+        )
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("SHOW server_encoding").fetchone() == ("EUC_CN",)
+            conn.execute("CREATE TABLE people (name text, city varchar(10))")
+            conn.execute("INSERT INTO people VALUES ('张三', '北京'), (NULL, '上海')")
+        got = connectors.open({"kind": "postgres", "url": url, "table": "people"}).read_all()
+        assert got.to_pylist() == [{"name": "张三", "city": "北京"}, {"name": None, "city": "上海"}]
+    finally:
+        with psycopg.connect(URL, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
