@@ -106,3 +106,32 @@ def totals(records: Iterable[Usage]) -> Totals:
     norm = {f: normalised(f, v) for f, v in by_form.items()}
     flagged = sorted({s for (s, _), c in calls.items() if needs_compliance_review(int(c))})
     return Totals(by_scenario, by_form, norm, sum(norm.values(), Decimal(0)), tuple(flagged))
+
+
+# 002 §六(一)1, §六(八)5: free public-interest data may not serve commercial analysis or marketing. The
+# purpose of a public-interest application is checked against this list (case-insensitive substrings).
+NEGATIVE_LIST: tuple[str, ...] = (
+    "商业营销",
+    "精准营销",
+    "营销",
+    "广告",
+    "商业分析",
+    "商业用途",
+    "盈利",
+    "marketing",
+    "advertising",
+    "advertisement",
+    "commercial analysis",
+    "commercial use",
+    "ad targeting",
+)
+
+
+def commercial_term(text: str) -> str | None:
+    """The first negative-list term found in `text`, or None.
+
+    >>> commercial_term("为商户提供精准营销"), commercial_term("flood warnings for residents")
+    ('精准营销', None)
+    """
+    low = text.lower()
+    return next((t for t in NEGATIVE_LIST if t in low), None)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policies.levels import ColumnLevel
+from policies.metering import commercial_term
 from sandbox import audit, ledger
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
@@ -53,6 +54,8 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
         raise SandboxError(ErrorCode.invalid_request, reason="expires_at must be in the future")
     if not body.datasets:
         raise SandboxError(ErrorCode.invalid_request, reason="a scenario grants at least one dataset")
+    if body.public_interest and (term := commercial_term(f"{body.name}\n{body.purpose}")) is not None:
+        raise SandboxError(ErrorCode.commercial_purpose, term=term)
     with rt.catalog.session() as s:
         for dataset_id, cols in body.datasets.items():
             ds = s.get(Dataset, dataset_id)

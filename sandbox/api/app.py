@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
 from sandbox.api import audit, datasets, jobs, reviews, scenarios
+from sandbox.api import metering as metering_api
 from sandbox.api.deps import UserDep
 from sandbox.api.schemas import UserOut
 from sandbox.errors import ErrorCode, SandboxError
@@ -120,6 +121,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
 
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
+    app.include_router(metering_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:
