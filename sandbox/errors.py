@@ -53,6 +53,7 @@ class ErrorCode(StrEnum):
     commercial_purpose = "commercial_purpose"
     retention_not_reached = "retention_not_reached"
     already_destroyed = "already_destroyed"
+    job_stopped = "job_stopped"
     # anything else
     internal = "internal"
 
@@ -123,6 +124,7 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "Audit events younger than the retention period ({days} days, before {cutoff}) cannot be purged.",
     ),
     ErrorCode.already_destroyed: (409, "{kind} {object_id} was already destroyed."),
+    ErrorCode.job_stopped: (409, "The job was stopped while running: it was cancelled or its grant revoked."),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
 }
 

@@ -14,7 +14,7 @@ from sandbox import audit, ledger
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
-from sandbox.catalog.models import Column, Dataset, Job, Scenario, User
+from sandbox.catalog.models import Column, Dataset, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 
@@ -124,14 +124,10 @@ def _transition(
         sc.decided_by = actor.id
         sc.decision_reason = body.reason or None
         cancelled: list[str] = []
-        if to == "revoked":
-            from sandbox.jobs import advance
+        if to == "revoked":  # queued jobs never start, running ones are stopped, candidates deleted
+            from sandbox.revocation import live_jobs, stop_jobs
 
-            for job in s.execute(
-                select(Job).where(Job.scenario_id == sc.id, Job.state == "queued")
-            ).scalars():
-                advance(s, job, "cancelled", actor=actor, reason_code="scenario_revoked")
-                cancelled.append(job.id)
+            cancelled = stop_jobs(s, actor, live_jobs(s, scenario_id=sc.id), "scenario_revoked")
         s.flush()
         audit.record(
             s,
@@ -141,7 +137,13 @@ def _transition(
             object_id=sc.id,
             detail={"reason": body.reason, "cancelled_jobs": cancelled},
         )
-        return scenario_out(s, sc)
+        out = scenario_out(s, sc)
+    if cancelled:
+        from sandbox.revocation import discard_candidates
+
+        discard_candidates(rt, cancelled)
+        rt.job_changed()
+    return out
 
 
 def approve(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:

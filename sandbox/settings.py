@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
 
+    audit_retention_days: int = Field(
+        default=1827,
+        ge=0,
+        description="Audit events younger than this (days; default 5 years) are never purged.",
+    )
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
