@@ -69,6 +69,7 @@ WORKSPACE_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.query_out_of_memory,
         ErrorCode.result_too_large,
         ErrorCode.workspace_crashed,
+        ErrorCode.job_stopped,  # the parent stopped it (cancelled or revoked); never a job's reason_code
     }
 )
 

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
         description="Audit events younger than this (days; default 5 years) are never purged.",
     )
 
+    pricing_ledger_path: Path | None = Field(
+        default=None,
+        description="Cost ledger (YAML/JSON, docs/pricing.md) whose fee caps the public disclosure lists.",
+    )
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 

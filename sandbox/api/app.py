@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
 from sandbox.api import audit, datasets, jobs, reviews, scenarios
+from sandbox.api import disclosure as disclosure_api
 from sandbox.api import metering as metering_api
 from sandbox.api import users as users_api
 from sandbox.api.access import AuditAccess
@@ -126,6 +127,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
         app.include_router(r)
     app.include_router(metering_api.router)
     app.include_router(users_api.router)
+    app.include_router(disclosure_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:

@@ -70,3 +70,11 @@ def export(
     require(user, Role.auditor)
     body = audit_export.export_text(rt, user, since, until)
     return Response(body, media_type="application/x-ndjson")
+
+
+@router.post("/purge")
+def purge(rt: RuntimeDep, user: UserDep, before: datetime) -> dict[str, object]:
+    """Admin: purge events older than `before`; refused (retention_not_reached) inside the retention."""
+    require(user, Role.admin)
+    with rt.catalog.session() as s:
+        return audit_export.purge(s, before, rt.settings.audit_retention_days, user).to_dict()
