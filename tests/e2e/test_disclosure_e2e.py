@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from sandbox.cli import app
 from sandbox.settings import Settings
 
+COUNT = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district"
 LEDGER = Path(__file__).resolve().parents[1] / "policies" / "data" / "digest_ledger.yaml"
 
 
@@ -65,7 +66,7 @@ def test_annual_report(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
         stack["operator"]
         .post(
             "/v1/jobs",
-            json={"scenario_id": sc["id"], "sql": "SELECT district, COUNT(*) AS n FROM residents GROUP BY district"},
+            json={"scenario_id": sc["id"], "sql": COUNT},
         )
         .json()
     )
