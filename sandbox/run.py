@@ -19,6 +19,7 @@ from sqlalchemy import select
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import sdc
+from sandbox import vault_keys
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -67,6 +68,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
                 parquet_path=rt.vault.path_of(t.version.path),
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
+                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
             )
             for t in used
         )

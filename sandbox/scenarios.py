@@ -14,7 +14,7 @@ from sandbox import audit, ledger
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
-from sandbox.catalog.models import Column, Dataset, Scenario, User
+from sandbox.catalog.models import Column, Dataset, Destruction, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 
@@ -61,6 +61,8 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
             ds = s.get(Dataset, dataset_id)
             if ds is None:
                 raise SandboxError(ErrorCode.not_found, kind="dataset")
+            if s.get(Destruction, ("dataset", ds.id)) is not None:
+                raise SandboxError(ErrorCode.already_destroyed, kind="dataset", object_id=ds.id)
             known = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
             if not cols:
                 raise SandboxError(

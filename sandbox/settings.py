@@ -52,6 +52,10 @@ class Settings(BaseSettings):
         description="Audit events younger than this (days; default 5 years) are never purged.",
     )
 
+    vault_encryption: bool = Field(
+        default=True,
+        description="Encrypt vault files at rest, one key per file of a dataset version (crypto-shredding).",
+    )
     pricing_ledger_path: Path | None = Field(
         default=None,
         description="Cost ledger (YAML/JSON, docs/pricing.md) whose fee caps the public disclosure lists.",

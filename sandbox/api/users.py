@@ -1,4 +1,4 @@
-"""/v1/users (admin): list, create, rotate, revoke; /v1/operators/{id}/exit (admin)."""
+"""Admin governance routes: /v1/users (list, create, rotate, revoke), operator exit, dataset destruction."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from sandbox import revocation, users
+from sandbox import revocation, users, vault_keys
 from sandbox.api.deps import RuntimeDep, UserDep
 from sandbox.api.schemas import DecisionIn
 from sandbox.auth import Role, require
@@ -47,3 +47,13 @@ def exit_operator(rt: RuntimeDep, user: UserDep, user_id: str, body: OptionalRea
     outputs; the answer is the destruction record written to the audit log."""
     require(user, Role.admin)
     return revocation.exit_operator(rt, user, user_id, (body.reason if body else "") or "")
+
+
+@router.post("/v1/datasets/{dataset_id}/destroy")
+def destroy_dataset(
+    rt: RuntimeDep, user: UserDep, dataset_id: str, body: OptionalReason = None
+) -> dict[str, Any]:
+    """Admin: destroy every version of a dataset (keys and vault files: crypto-shredding), revoke the
+    scenarios granting it; the answer is the destruction record written to the audit log."""
+    require(user, Role.admin)
+    return vault_keys.destroy(rt, user, dataset_id, (body.reason if body else "") or "")

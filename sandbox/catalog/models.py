@@ -229,3 +229,14 @@ class DatasetKey(Base):
     version: Mapped[int] = mapped_column(Integer, primary_key=True)
     sealed: Mapped[str] = mapped_column(Text)  # hex of nonce || ciphertext
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Destruction(Base):
+    """An object destroyed for good (a dataset: keys and files); its records stay for the logs."""
+
+    __tablename__ = "destructions"
+
+    object_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    destroyed_by: Mapped[str | None] = mapped_column(String(40))
+    destroyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

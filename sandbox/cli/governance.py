@@ -1,4 +1,4 @@
-"""`sandbox exit`: an operator's exit (revocation, destruction, record)."""
+"""`sandbox exit` (an operator exits) and `sandbox datasets destroy` (crypto-shredding), with records."""
 
 from __future__ import annotations
 
@@ -25,6 +25,32 @@ def exit_command(
     rt = Runtime(Settings())
     try:
         record = exit_operator(rt, None, operator, reason)
+    except SandboxError as e:
+        console.print(f"[red]{e.message}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        rt.close()
+    print(json.dumps(record, ensure_ascii=False))
+
+
+datasets_app = typer.Typer(help="Dataset governance.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+
+
+@datasets_app.command("destroy")
+def datasets_destroy(
+    dataset_id: Annotated[str, typer.Argument(help="The dataset's id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the destruction record).")] = "",
+) -> None:
+    """Destroy every version of a dataset: its keys and vault files (crypto-shredding), its grants;
+    prints the destruction record written to the audit log."""
+    from sandbox import vault_keys
+    from sandbox.errors import SandboxError
+    from sandbox.runtime import Runtime
+
+    rt = Runtime(Settings())
+    try:
+        record = vault_keys.destroy(rt, None, dataset_id, reason)
     except SandboxError as e:
         console.print(f"[red]{e.message}[/red]")
         raise typer.Exit(1) from None

@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from conftest import Stack
-from test_path import register, setup_scenario, wait
+from test_path import SECRET_NAME, register, setup_scenario, wait
 
 COUNT = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district"
 # Two tables of 20 units x 3000 rows: joined on the unit they make 180M pairs, seconds of work.
@@ -118,3 +118,42 @@ def test_exit_destroys_workspaces_and_candidates_and_keeps_releases(stack: Stack
     chain = stack["auditor"].get("/v1/audit", params={"event_type": "operator.exited"}).json()["items"]
     assert len(chain) == 1 and chain[0]["detail"]["files_destroyed"] == record["files_destroyed"]
     assert stack["auditor"].get("/v1/audit/verify").json()["ok"] is True
+
+
+def test_destroyed_dataset_leaves_no_vault_file_or_key(stack: Stack) -> None:
+    from sqlalchemy import select
+
+    from sandbox.catalog import Catalog
+    from sandbox.catalog.models import DatasetKey
+
+    ds, sc, _ = setup_scenario(stack, n=400)
+    job = stack["operator"].post("/v1/jobs", json={"scenario_id": sc["id"], "sql": COUNT}).json()
+    assert wait(stack, "operator", job["id"])["state"] == "pending_review"  # encrypted file read fine
+    files = [p for p in (stack.settings.vault_dir / ds["id"]).rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"data.parquet", "units.parquet"}
+    for p in files:  # encrypted at rest: neither the seeded name nor a column name is on disk
+        assert SECRET_NAME.encode() not in p.read_bytes() and b"resident_id" not in p.read_bytes()
+    catalog = Catalog(stack.settings.catalog_url())
+    try:
+        with catalog.session() as s:
+            assert [k.version for k in s.execute(select(DatasetKey)).scalars()] == [1]
+        assert stack["source"].post(f"/v1/datasets/{ds['id']}/destroy").status_code == 403
+        r = stack["admin"].post(f"/v1/datasets/{ds['id']}/destroy", json={"reason": "exit"})
+        assert r.status_code == 200, r.text
+        record = r.json()
+        with catalog.session() as s:
+            assert list(s.execute(select(DatasetKey)).scalars()) == []
+    finally:
+        catalog.dispose()
+    assert not (stack.settings.vault_dir / ds["id"]).exists()
+    assert {f["path"] for f in record["files_destroyed"]} == {
+        f"vault/{ds['id']}/v1/data.parquet",
+        f"vault/{ds['id']}/v1/units.parquet",
+    }
+    assert record["scenarios_revoked"] == [sc["id"]] and job["id"] in record["jobs_stopped"]
+    assert not (stack.settings.jobs_dir / job["id"]).exists()
+    chain = stack["auditor"].get("/v1/audit", params={"event_type": "dataset.destroyed"}).json()["items"]
+    assert len(chain) == 1 and chain[0]["detail"]["keys_destroyed"] == [f"dataset_version:{ds['id']}/1"]
+    assert stack["auditor"].get("/v1/audit/verify").json()["ok"] is True
+    again = stack["admin"].post(f"/v1/datasets/{ds['id']}/destroy")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_destroyed"

@@ -5,7 +5,7 @@ Revises: 0003
 Create Date: 2026-12-01
 
 usage_records (metering), audit_anchors (where the chain starts after a purge), dataset_keys (sealed
-per-version data keys; deleting a row crypto-shreds that version).
+per-version data keys; deleting a row crypto-shreds that version), destructions (what was destroyed).
 """
 
 from __future__ import annotations
@@ -57,9 +57,18 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("dataset_id", "version"),
     )
+    op.create_table(
+        "destructions",
+        sa.Column("object_type", sa.String(length=40), nullable=False),
+        sa.Column("object_id", sa.String(length=80), nullable=False),
+        sa.Column("destroyed_by", sa.String(length=40), nullable=True),
+        sa.Column("destroyed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("object_type", "object_id"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("destructions")
     op.drop_table("dataset_keys")
     op.drop_table("audit_anchors")
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
