@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from policies.levels import ColumnLevel
-from sandbox.vault_crypto import add_key_sql, key_name, read_sql
+from sandbox.vault_crypto import DISABLE_PUSHDOWN_SQL, add_key_sql, key_name, read_sql
 
 RESERVED = ("__unit", "__rank")  # sandbox/workspace/units.py materialises them in every vault file
 
@@ -104,6 +104,8 @@ def view_sql(view: ViewSpec) -> str:
 def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec]) -> None:
     """Create one view per spec; the connection must already allow exactly these paths. Keys of
     encrypted files are added first, by name; the views (and `duckdb_views()`) show only the name."""
+    if any(view.key for view in views):
+        con.execute(DISABLE_PUSHDOWN_SQL)  # see sandbox/vault_crypto.py
     for view in views:
         if view.key:
             con.execute(add_key_sql(key_name(path_of(view)), view.key))
