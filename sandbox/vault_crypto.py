@@ -3,14 +3,17 @@
 Writing: pyarrow's Parquet modular encryption (uniform AES-GCM, encrypted footer). Its key-management
 layer hands each file's data encryption key (DEK) to a KMS client to wrap; ours keeps the DEK in memory
 instead (`_CaptureKms`), and the DEK is sealed by the runtime's keyring (sandbox/keys.py) into the
-catalog (`dataset_keys`), never written next to the file. DuckDB writes encrypted Parquet only with
-the httpfs extension (OpenSSL), which a closed network cannot install; it *reads* it with its built-in
-crypto, given the DEK as a footer key (`PRAGMA add_parquet_key` + `encryption_config`).
+catalog (`dataset_keys`), never written next to the file.
 
-Reading: the workspace adds each view's key by name before its configuration is locked
-(sandbox/workspace/views.py); operator SQL cannot reach it: `reads_only_views` refuses every table
-function (`duckdb_settings()`, `duckdb_secrets()`, `which_secret`, ...) and the views name only the
-key's name. Destroying a version = deleting its key row and its files.
+Reading: pyarrow decrypts (`dataset_for`: a pyarrow dataset whose scans decrypt with the key held in
+this process's memory), and the workspace registers that dataset with DuckDB under a hidden name the
+view selects from (sandbox/workspace/views.py). DuckDB scans Arrow datasets with projection and filter
+pushdown, so only the needed columns and row groups are decrypted. Why not DuckDB's own Parquet
+encryption: it writes encrypted files only with the httpfs extension (OpenSSL), not installable on a
+closed network, and DuckDB 2.0 fails the AES tag check on the data pages of pyarrow-encrypted files
+(only statistics-answered queries worked). The key never enters DuckDB: no setting, secret or view
+text holds it, and operator SQL is refused any table function or name but the views
+(`reads_only_views`). Destroying a version = deleting its key row and its files.
 """
 
 from __future__ import annotations
@@ -21,28 +24,13 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-import duckdb
+import pyarrow.dataset as pds
 import pyarrow.parquet as pq
 import pyarrow.parquet.encryption as pe
 
 from sandbox.keys import Keyring
 
 _FOOTER = "footer"
-
-# DuckDB (2.0) fails to authenticate pages of pyarrow-encrypted files when a filter is pushed into the
-# Parquet scan (static, join or top-n filters: "Computed AES tag differs"); plain scans decrypt fine.
-# A workspace reading an encrypted file therefore keeps filters above the scan. Any other path that
-# trips over it fails closed: the job fails with a sanitized code, nothing is read in clear.
-SCAN_PUSHDOWN_OPTIMIZERS = (
-    "filter_pushdown",
-    "join_filter_pushdown",
-    "top_n",
-    "late_materialization",
-    "row_group_pruner",
-    "scalar_fn_pushdown",
-    "sampling_pushdown",
-)
-DISABLE_PUSHDOWN_SQL = f"SET disabled_optimizers = '{','.join(SCAN_PUSHDOWN_OPTIMIZERS)}'"
 
 
 class _CaptureKms(pe.KmsClient):
@@ -88,31 +76,44 @@ def encrypt_file(plain: Path, dest: Path) -> bytes:
     return sink[_FOOTER]
 
 
-def key_name(path: Path | str) -> str:
-    """The name a DuckDB connection knows a file's key by (no secret in it)."""
-    return "vault_" + hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]
+class _KeyKms(pe.KmsClient):
+    """Hands pyarrow the one key it needs to open a file's footer and pages."""
+
+    def __init__(self, key: bytes) -> None:
+        super().__init__()
+        self._key = key
+
+    def wrap_key(self, key_bytes: bytes, master_key_identifier: str) -> bytes:
+        raise RuntimeError("a reading key client wraps nothing")
+
+    def unwrap_key(self, wrapped_key: bytes, master_key_identifier: str) -> bytes:
+        return self._key
 
 
-def add_key_sql(name: str, key: bytes) -> str:
-    return f"PRAGMA add_parquet_key('{name}', '{base64.b64encode(key).decode('ascii')}')"
+def decryption_properties(key: bytes) -> pe.FileDecryptionProperties:
+    factory = pe.CryptoFactory(lambda _config: _KeyKms(key))
+    return factory.file_decryption_properties(
+        pe.KmsConnectionConfig(), pe.DecryptionConfiguration(cache_lifetime=timedelta(seconds=1))
+    )
 
 
-def read_sql(path: str, name: str | None) -> str:
-    """`read_parquet(...)` of a vault file, with its key's name when it is encrypted."""
-    quoted = "'" + path.replace("'", "''") + "'"
-    if name is None:
-        return f"read_parquet({quoted})"
-    return f"read_parquet({quoted}, encryption_config = {{footer_key: '{name}'}})"
+def dataset_for(path: Path | str, key: bytes) -> pds.Dataset:
+    """A pyarrow dataset over one encrypted file; DuckDB can scan it once registered."""
+    options = pds.ParquetFragmentScanOptions(decryption_properties=decryption_properties(key))
+    return pds.dataset(str(path), format=pds.ParquetFileFormat(default_fragment_scan_options=options))
+
+
+def relation_name(path: Path | str) -> str:
+    """The hidden name a workspace registers a decrypting dataset under (no secret in it)."""
+    return "__vault_" + hashlib.sha256(str(path).encode("utf-8")).hexdigest()[:16]
 
 
 def decrypt_to(encrypted: Path, key: bytes, dest: Path) -> None:
     """A plain copy of an encrypted file, for the registration step that reads it (the units map)."""
-    name = key_name(encrypted)
-    with duckdb.connect(":memory:") as con:
-        con.execute("SET enable_progress_bar = false")
-        con.execute(add_key_sql(name, key))
-        target = "'" + str(dest).replace("'", "''") + "'"
-        con.execute(f"COPY (SELECT * FROM {read_sql(str(encrypted), name)}) TO {target} (FORMAT parquet)")
+    source = pq.ParquetFile(encrypted, decryption_properties=decryption_properties(key))
+    with pq.ParquetWriter(dest, source.schema_arrow) as w:
+        for i in range(source.num_row_groups):
+            w.write_table(source.read_row_group(i))
 
 
 def context(dataset_id: str, version: int) -> str:

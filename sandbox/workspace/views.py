@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 
 from policies.levels import ColumnLevel
-from sandbox.vault_crypto import DISABLE_PUSHDOWN_SQL, add_key_sql, key_name, read_sql
+from sandbox.vault_crypto import dataset_for, relation_name
 
 RESERVED = ("__unit", "__rank")  # sandbox/workspace/units.py materialises them in every vault file
 
@@ -97,18 +97,17 @@ def view_sql(view: ViewSpec) -> str:
     if not items:
         raise ValueError(f"view {view.name!r} has no granted column")
     items += [quote_ident(name) for name in RESERVED]  # never nameable by operators: see units.py
-    source = read_sql(path_of(view), key_name(path_of(view)) if view.key else None)
+    source = relation_name(path_of(view)) if view.key else f"read_parquet({quote_str(path_of(view))})"
     return f"CREATE VIEW {quote_ident(view.name)} AS SELECT {', '.join(items)} FROM {source}"
 
 
 def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec]) -> None:
-    """Create one view per spec; the connection must already allow exactly these paths. Keys of
-    encrypted files are added first, by name; the views (and `duckdb_views()`) show only the name."""
-    if any(view.key for view in views):
-        con.execute(DISABLE_PUSHDOWN_SQL)  # see sandbox/vault_crypto.py
+    """Create one view per spec; the connection must already allow exactly these paths. Encrypted
+    files are registered as decrypting Arrow datasets under a hidden name; the key stays in
+    this process's memory, never in DuckDB (no setting, secret or view text holds it)."""
     for view in views:
-        if view.key:
-            con.execute(add_key_sql(key_name(path_of(view)), view.key))
+        if view.key:  # an encrypted vault file: pyarrow decrypts, DuckDB scans (sandbox/vault_crypto.py)
+            con.register(relation_name(path_of(view)), dataset_for(path_of(view), view.key))
         con.execute(view_sql(view))
 
 
