@@ -1,0 +1,153 @@
+"""sandbox.client against a real server on loopback: the whole path, typed answers, one error type."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+from conftest import Stack
+
+from sandbox.client import AsyncClient, Client, SandboxAPIError, format_reasons
+from sandbox.demo_data import residents
+from sandbox.server import free_port
+from sandbox.settings import ClientSettings
+
+MAIN_JOB = (
+    "SELECT district, COUNT(*) AS n, AVG(income) AS avg_income\nFROM residents\n"
+    "GROUP BY district ORDER BY district"
+)
+LEVELS_YAML = """\
+columns:
+  resident_id: join_key
+  district: {level: group, public_keys: %s}
+  sex: group
+  income: {level: aggregate, lower: 0, upper: 5000000}
+"""
+
+
+@pytest.fixture
+def c(stack: Stack) -> Iterator[dict[str, Client]]:
+    """One sandbox.client.Client per role of the stack."""
+    clients = {who: Client(stack.url, stack.tokens[who], timeout=60) for who in stack.tokens}
+    yield clients
+    for client in clients.values():
+        client.close()
+
+
+def test_whole_path_through_the_client(stack: Stack, c: dict[str, Client], tmp_path: Path) -> None:
+    table = residents(2000, seed=3, small_count=4)
+    assert c["source"].me().roles == ["source_unit"]
+
+    ds = c["source"].register_dataset(
+        table, name="residents", privacy_unit="resident_id", classification="general"
+    )
+    proposed = {col.name: col.proposed_level for col in ds.columns}
+    assert ds.rows == 2000 and proposed["name"] == "hidden" and proposed["phone"] == "hidden"
+
+    districts = sorted(set(table.column("district").to_pylist()))
+    levels = tmp_path / "levels.yaml"
+    levels.write_text(LEVELS_YAML % ("[" + ", ".join(districts) + "]"), encoding="utf-8")
+    ds = c["source"].set_levels(ds.id, levels)
+    by_name = {col.name: col for col in ds.columns}
+    assert by_name["income"].level == "aggregate" and by_name["income"].upper == 5_000_000
+    assert by_name["district"].public_keys == districts and by_name["resident_id"].confirmed
+
+    # a second dataset from a path; listing follows next_cursor across pages of one
+    path = tmp_path / "other.csv"
+    pacsv.write_csv(residents(300, seed=4, small_count=2), path)
+    other = c["source"].register_dataset(path, name="other", privacy_unit="resident_id", progress=True)
+    assert [d.id for d in c["source"].list_datasets(page_size=1)] == [ds.id, other.id]
+    assert c["source"].get_dataset(other.id).name == "other"
+
+    sc = c["operator"].apply_scenario(
+        name="income by district",
+        purpose="planning",
+        datasets={ds.id: ["resident_id", "district", "sex", "age", "income"]},
+    )
+    assert sc.state == "pending"
+    sc = c["admin"].approve_scenario(sc.id, "fits the purpose")
+    assert sc.state == "approved" and c["operator"].get_scenario(sc.id).decision_reason == "fits the purpose"
+    assert [s.id for s in c["operator"].list_scenarios(page_size=1)] == [sc.id]
+
+    raw = "SELECT district,\n       name FROM residents"
+    with pytest.raises(SandboxAPIError) as refused:
+        c["operator"].submit(sc.id, raw)
+    err = refused.value
+    assert err.status == 422 and err.code == "gate_rejected" and err.job_id
+    assert "column_not_granted" in [r["code"] for r in err.reasons]
+    text = format_reasons(raw, err.reasons)
+    print(text)
+    assert "   2 |        name FROM residents\n     |        ^~~~\ncolumn_not_granted: column 'name'" in text
+
+    job = c["operator"].submit(sc.id, MAIN_JOB, "sdc")
+    assert job.state in ("queued", "running", "checking", "pending_review")
+    job = c["operator"].wait(job.id, timeout=60, progress=True)
+    assert job.state == "pending_review" and job.check_report["sdc"]["suppressed_rows"] == 1
+    with pytest.raises(SandboxAPIError) as early:
+        c["operator"].result(job.id)
+    assert early.value.status == 409 and early.value.code == "not_released" and early.value.reasons == []
+
+    assert [j.id for j in c["reviewer"].review_queue()] == [job.id]
+    cand = c["reviewer"].candidate(job.id)
+    assert cand.columns == ["district", "n", "avg_income", "suppressed"]
+    review = c["reviewer"].decide(job.id, "approve", "aggregates only")
+    assert review.job_state == "released"
+
+    csv = c["operator"].result(job.id, "csv")
+    released = c["operator"].result_table(job.id)
+    from_csv = pacsv.read_csv(io.BytesIO(csv))
+    assert released.num_rows == len(districts) and released.column_names == cand.columns
+    assert released.equals(from_csv.cast(released.schema)), (released.schema, from_csv.schema)
+    got = c["operator"].download(job.id, "json")
+    assert got.verified and got.media_type.startswith("application/json")
+    assert {a.format for a in c["operator"].get_job(job.id).artifacts or []} >= {"csv", "parquet"}
+    assert [j.state for j in c["operator"].list_jobs(state="released")] == ["released"]
+
+    assert c["auditor"].audit_verify().ok
+    released_events = list(c["auditor"].audit_events(event_type="job.released"))
+    assert [e.object_id for e in released_events] == [job.id]
+    every = list(c["auditor"].audit_events(page_size=7))
+    assert len(every) == c["auditor"].audit_verify().events and [e.seq for e in every] == sorted(
+        e.seq for e in every
+    )
+
+    async def async_path() -> pa.Table:
+        async with AsyncClient(stack.url, stack.tokens["operator"]) as a:
+            assert (await a.me()).name == "operator"
+            assert (await a.wait(job.id)).state == "released"
+            return await a.result_table(job.id)
+
+    assert asyncio.run(async_path()).equals(released)
+
+
+def test_errors_are_one_type_with_the_api_code(stack: Stack) -> None:
+    with Client(stack.url, "sbx_not_a_token") as bad:
+        with pytest.raises(SandboxAPIError) as e:
+            bad.me()
+        assert e.value.status == 401 and e.value.code == "unauthenticated"
+    with Client(stack.url, stack.tokens["operator"]) as op:
+        with pytest.raises(SandboxAPIError) as e:
+            op.register_dataset(pa.table({"a": [1]}), name="x", privacy_unit="a")
+        assert e.value.status == 403 and e.value.body()["error"]["code"] == e.value.code
+        with pytest.raises(SandboxAPIError) as e:
+            op.get_job("no-such-job")
+        assert e.value.status == 404 and e.value.code == "not_found"
+    with Client(f"http://127.0.0.1:{free_port()}", "t", timeout=5) as down:
+        with pytest.raises(SandboxAPIError) as e:
+            down.me()
+        assert e.value.status == 0 and e.value.code == "connection_failed"
+
+
+def test_client_settings_read_url_and_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SANDBOX_URL", "http://example.test:8000")
+    monkeypatch.setenv("SANDBOX_TOKEN", "sbx_abc")
+    cs = ClientSettings()
+    assert (cs.url, cs.token) == ("http://example.test:8000", "sbx_abc")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text(encoding="utf-8")
+    for name in ClientSettings.model_fields:
+        assert f"`SANDBOX_{name.upper()}`" in text, name
