@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from sandbox.client.errors import SandboxAPIError, check
@@ -24,6 +22,9 @@ from sandbox.client.models import (
     VerificationOut,
 )
 from sandbox.client.sync import MAX_WAIT_S
+
+if TYPE_CHECKING:  # pyarrow loads only when a table is uploaded or read (a quicker CLI)
+    import pyarrow as pa
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -97,6 +98,8 @@ class AsyncClient:
         got = await self.download(job_id, "parquet")
         if not got.verified:
             raise SandboxAPIError(0, "checksum_mismatch", f"job {job_id}: parquet differs from its release")
+        import pyarrow.parquet as pq
+
         return pq.read_table(io.BytesIO(got.content))
 
     async def audit_verify(self) -> VerificationOut:

@@ -23,19 +23,27 @@ def caret(sql: str, line: int, column: int, construct: str = "") -> list[str]:
     return [gutter + text, pad + mark]
 
 
-def reason_lines(sql: str, reason: dict[str, Any]) -> list[str]:
-    """One reason: where (with the caret when it has a position), then code: message, then the hint."""
-    pos = reason.get("position") or None
-    out: list[str] = []
-    if pos:
-        out.append(f"line {pos['line']}, column {pos['column']}:")
-        out += caret(sql, int(pos["line"]), int(pos["column"]), str(reason.get("construct") or ""))
-    out.append(f"{reason.get('code')}: {reason.get('message')}")
+def _what(reason: dict[str, Any]) -> list[str]:
+    out = [f"{reason.get('code')}: {reason.get('message')}"]
     if reason.get("hint"):
         out.append(f"  hint: {reason['hint']}")
     return out
 
 
 def format_reasons(sql: str, reasons: list[dict[str, Any]]) -> str:
-    """Every reason, blank-line separated, as the CLI and the demo print them."""
-    return "\n\n".join("\n".join(reason_lines(sql, r)) for r in reasons)
+    """Every reason as the CLI and the demo print them: reasons at one position share one caret block
+    (in the API's order of first appearance); blocks are blank-line separated."""
+    groups: dict[tuple[int, int] | None, list[dict[str, Any]]] = {}
+    for r in reasons:
+        pos = r.get("position") or None
+        groups.setdefault(None if pos is None else (int(pos["line"]), int(pos["column"])), []).append(r)
+    blocks = []
+    for where, rs in groups.items():
+        lines: list[str] = []
+        if where is not None:
+            lines.append(f"line {where[0]}, column {where[1]}:")
+            lines += caret(sql, where[0], where[1], str(rs[0].get("construct") or ""))
+        for r in rs:
+            lines += _what(r)
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)

@@ -10,11 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 from pydantic import BaseModel
 from rich.console import Console
@@ -34,6 +32,9 @@ from sandbox.client.models import (
     UserOut,
     VerificationOut,
 )
+
+if TYPE_CHECKING:  # pyarrow loads only when a table is uploaded or read (a quicker CLI)
+    import pyarrow as pa
 
 M = TypeVar("M", bound=BaseModel)
 Levels = dict[str, str | dict[str, Any]]
@@ -139,12 +140,15 @@ class Client:
 
     # -- datasets -------------------------------------------------------------------------------------
     def _upload(
-        self, path: str, data: str | Path | pa.Table | Any, metadata: str, progress: bool, status: int = 201
+        self, path: str, data: str | Path | pa.Table | Any, metadata: str, progress: bool
     ) -> DatasetOut:
         with ExitStack() as stack:
             if isinstance(data, str | Path):
                 file = Path(data)
             else:  # a pyarrow Table or a pandas DataFrame: Parquet in a temp file, streamed like a path
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
                 table = (
                     data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
                 )
@@ -323,6 +327,8 @@ class Client:
 
     def result_table(self, job_id: str) -> pa.Table:
         """The released result as a pyarrow Table (read from the Parquet artifact)."""
+        import pyarrow.parquet as pq
+
         return pq.read_table(io.BytesIO(self.result(job_id, "parquet")))
 
     def to_pandas(self, job_id: str) -> Any:

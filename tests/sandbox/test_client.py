@@ -151,3 +151,35 @@ def test_client_settings_read_url_and_token(monkeypatch: pytest.MonkeyPatch) -> 
     text = (Path(__file__).resolve().parents[2] / "docs" / "settings.md").read_text(encoding="utf-8")
     for name in ClientSettings.model_fields:
         assert f"`SANDBOX_{name.upper()}`" in text, name
+
+
+def test_caret_counts_terminal_cells_and_groups_reasons_by_position() -> None:
+    from sandbox.client.render import caret
+
+    assert caret("SELECT 区县, name FROM t", 1, 12, "name") == [
+        "   1 | SELECT 区县, name FROM t",
+        "     |              ^~~~",  # 区县 is four cells wide: the caret stays under `name`
+    ]
+    assert caret("SELECT 1", 3, 1) == []  # a position outside the SQL draws no caret
+    reasons = [
+        {
+            "code": "a",
+            "message": "first",
+            "hint": "h",
+            "construct": "x",
+            "position": {"line": 1, "column": 8},
+        },
+        {
+            "code": "b",
+            "message": "second",
+            "hint": "",
+            "construct": "x",
+            "position": {"line": 1, "column": 8},
+        },
+        {"code": "c", "message": "nowhere", "hint": "", "construct": "", "position": None},
+    ]
+    text = format_reasons("SELECT x FROM t", reasons)
+    assert text == (
+        "line 1, column 8:\n   1 | SELECT x FROM t\n     |        ^\n"
+        "a: first\n  hint: h\nb: second\n\nc: nowhere"
+    )
