@@ -10,8 +10,11 @@ import sys
 from pathlib import Path
 
 import pyarrow.csv as pacsv
+from click.testing import Result
 from conftest import Stack
+from typer.testing import CliRunner
 
+from sandbox.cli import app
 from sandbox.client import Client
 from sandbox.demo_data import residents
 
@@ -29,6 +32,16 @@ def sandbox(stack: Stack | None, who: str | None, *args: str) -> subprocess.Comp
     return subprocess.run(
         [sys.executable, "-m", "sandbox.cli", *args], env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def inproc(stack: Stack | None, who: str | None, *args: str) -> Result:
+    """The same command in this process (Typer's runner): for the checks beside the path, to save a
+    process start each."""
+    env = {k: None for k in os.environ if k.startswith("SANDBOX_")}
+    env |= {"COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+    if stack is not None and who is not None:
+        env |= {"SANDBOX_URL": stack.url, "SANDBOX_TOKEN": stack.tokens[who]}
+    return CliRunner(env=env).invoke(app, list(args), prog_name="sandbox")
 
 
 def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
@@ -51,8 +64,10 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     out = sandbox(stack, "source", "datasets", "levels", ds["id"], "--file", str(levels))
     assert out.returncode == 0, out.stderr
     assert "join_key" in out.stdout and "aggregate" in out.stdout and "residents" in out.stdout
-    out = sandbox(stack, "source", "datasets", "list")
-    assert out.returncode == 0 and ds["id"] in out.stdout
+    listed = inproc(stack, "source", "datasets", "list")
+    assert listed.exit_code == 0 and ds["id"] in listed.stdout
+    shown = inproc(stack, "source", "datasets", "show", ds["id"], "--json")
+    assert json.loads(shown.stdout)["columns"][0]["name"] == "resident_id"
 
     out = sandbox(stack, "operator", "scenarios", "apply", "--name", "income", "--purpose", "planning",
                   "--dataset", f"{ds['id']}:{GRANTED}", "--mode", "sdc", "--json")  # fmt: skip
@@ -67,8 +82,9 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     assert "Refused by the policy gate" in refused.stdout
     caret = "   1 | SELECT district, phone\n     |                  ^~~~~\ncolumn_not_granted"
     assert caret in refused.stdout
-    as_json = sandbox(stack, "operator", "jobs", "submit", "--scenario", sc["id"], "--sql", RAW, "--json")
-    assert as_json.returncode == 3 and json.loads(as_json.stdout)["error"]["code"] == "gate_rejected"
+    as_json = inproc(stack, "operator", "jobs", "submit", "--scenario", sc["id"], "--sql", RAW, "--json")
+    assert as_json.exit_code == 3 and json.loads(as_json.stdout)["error"]["code"] == "gate_rejected"
+    assert inproc(stack, "operator", "scenarios", "show", sc["id"]).stdout.count("approved") == 1
 
     query = tmp_path / "query.sql"
     query.write_text(QUERY, encoding="utf-8")
@@ -81,34 +97,40 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     early = sandbox(stack, "operator", "jobs", "result", job["id"], "--format", "csv", "-o", str(csv))
     assert early.returncode == 5 and "not_released" in early.stderr and not csv.exists()
 
-    queue = sandbox(stack, "reviewer", "reviews", "list")
-    assert queue.returncode == 0 and job["id"] in queue.stdout
-    shown = sandbox(stack, "reviewer", "reviews", "show", job["id"])
-    assert shown.returncode == 0 and "Candidate output" in shown.stdout and "大鹏新区" in shown.stdout
+    queue = inproc(stack, "reviewer", "reviews", "list")
+    assert queue.exit_code == 0 and job["id"] in queue.stdout
+    shown = inproc(stack, "reviewer", "reviews", "show", job["id"])
+    assert shown.exit_code == 0 and "Candidate output" in shown.stdout and "大鹏新区" in shown.stdout
     approved = sandbox(stack, "reviewer", "reviews", "approve", job["id"], "--reason", "aggregates")
     assert approved.returncode == 0 and "released" in approved.stdout, approved.stderr
 
     out = sandbox(stack, "operator", "jobs", "result", job["id"], "--format", "csv", "-o", str(csv))
     assert out.returncode == 0 and "matches the release" in out.stderr, out.stderr
-    status = sandbox(stack, "operator", "jobs", "status", job["id"])
-    assert status.returncode == 0 and "released" in status.stdout
+    status = inproc(stack, "operator", "jobs", "status", job["id"])
+    assert status.exit_code == 0 and "released" in status.stdout
+    listed = inproc(stack, "operator", "jobs", "list", "--state", "released", "--json")
+    assert [j["id"] for j in json.loads(listed.stdout)] == [job["id"]]
     with Client(stack.url, stack.tokens["operator"]) as c:
         released = c.result_table(job["id"])
     assert released.equals(pacsv.read_csv(csv).cast(released.schema))
     assert released.equals(pacsv.read_csv(io.BytesIO(csv.read_bytes())).cast(released.schema))
 
-    events = sandbox(stack, "auditor", "audit", "events", "--type", "job.released", "--json")
-    assert events.returncode == 0 and [e["object_id"] for e in json.loads(events.stdout)] == [job["id"]]
+    events = inproc(stack, "auditor", "audit", "events", "--type", "job.released", "--json")
+    assert events.exit_code == 0 and [e["object_id"] for e in json.loads(events.stdout)] == [job["id"]]
     verify = sandbox(None, None, "audit", "verify", "--server", stack.url, "--token", stack.tokens["auditor"])
     assert verify.returncode == 0 and json.loads(verify.stdout)["ok"] is True
 
 
 def test_exit_codes_for_usage_and_api_errors(stack: Stack) -> None:
-    no_server = sandbox(None, None, "jobs", "list")
-    assert no_server.returncode == 2 and "SANDBOX_URL" in no_server.stderr
-    both = sandbox(stack, "operator", "jobs", "submit", "--scenario", "s", "--sql", "SELECT 1", "--file", "x")
-    assert both.returncode == 2
-    forbidden = sandbox(stack, "operator", "audit", "events", "--json")
-    assert forbidden.returncode == 1 and json.loads(forbidden.stdout)["error"]["code"] == "forbidden"
-    missing = sandbox(stack, "operator", "jobs", "status", "nope")
-    assert missing.returncode == 1 and "not_found" in missing.stderr
+    no_server = inproc(None, None, "jobs", "list")
+    assert no_server.exit_code == 2 and "SANDBOX_URL" in no_server.stderr
+    both = inproc(stack, "operator", "jobs", "submit", "--scenario", "s", "--sql", "SELECT 1", "--file", "x")
+    assert both.exit_code == 2
+    forbidden = inproc(stack, "operator", "audit", "events", "--json")
+    assert forbidden.exit_code == 1 and json.loads(forbidden.stdout)["error"]["code"] == "forbidden"
+    missing = inproc(stack, "operator", "jobs", "status", "nope")
+    assert missing.exit_code == 1 and "not_found" in missing.stderr
+    bad_grant = inproc(
+        stack, "operator", "scenarios", "apply", "--name", "n", "--purpose", "p", "--dataset", "x"
+    )
+    assert bad_grant.exit_code == 2 and "ID:col1,col2" in bad_grant.stderr
