@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -86,7 +87,7 @@ def submit(
         if dry_run:
             result = c.dry_run(scenario, query, mode)
             if as_json:
-                dump(result.__dict__)
+                dump(asdict(result))
                 return
             t = Table(*result.columns, title="Dry run on SYNTHETIC data (not real values)")
             for row in result.rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import time
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -80,7 +79,6 @@ class AsyncClient:
                 return job
             if time.monotonic() >= deadline:
                 raise SandboxAPIError(0, "wait_timeout", f"job {job_id} is still {job.state}", job.state)
-            await asyncio.sleep(0)
 
     async def cancel(self, job_id: str) -> JobOut:
         return await self._model(JobOut, "POST", f"/v1/jobs/{job_id}/cancel")

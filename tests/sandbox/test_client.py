@@ -108,6 +108,15 @@ def test_whole_path_through_the_client(stack: Stack, c: dict[str, Client], tmp_p
     assert {a.format for a in c["operator"].get_job(job.id).artifacts or []} >= {"csv", "parquet"}
     assert [j.state for j in c["operator"].list_jobs(state="released")] == ["released"]
 
+    other_job = c["operator"].submit(sc.id, MAIN_JOB)
+    assert c["operator"].cancel(other_job.id).state == "cancelled"
+    assert c["operator"].wait(other_job.id, timeout=5).state == "cancelled"
+    third = c["operator"].wait(c["operator"].submit(sc.id, MAIN_JOB).id, timeout=60)
+    assert c["reviewer"].decide(third.id, "reject", "not needed").job_state == "rejected"
+    late = c["operator"].apply_scenario(name="late", purpose="p", datasets={ds.id: ["district"]})
+    assert c["admin"].reject_scenario(late.id, "no").state == "rejected"
+    assert c["admin"].revoke_scenario(sc.id, "finished").state == "revoked"
+
     assert c["auditor"].audit_verify().ok
     released_events = list(c["auditor"].audit_events(event_type="job.released"))
     assert [e.object_id for e in released_events] == [job.id]
@@ -115,6 +124,14 @@ def test_whole_path_through_the_client(stack: Stack, c: dict[str, Client], tmp_p
     assert len(every) == c["auditor"].audit_verify().events and [e.seq for e in every] == sorted(
         e.seq for e in every
     )
+
+    try:
+        import pandas  # noqa: F401  (not a dependency: to_pandas works only where it is installed)
+    except ImportError:
+        with pytest.raises(ImportError, match="needs pandas"):
+            c["operator"].to_pandas(job.id)
+    else:
+        assert c["operator"].to_pandas(job.id).shape == (released.num_rows, released.num_columns)
 
     async def async_path() -> pa.Table:
         async with AsyncClient(stack.url, stack.tokens["operator"]) as a:

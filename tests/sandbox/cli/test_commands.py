@@ -115,6 +115,20 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     assert released.equals(pacsv.read_csv(csv).cast(released.schema))
     assert released.equals(pacsv.read_csv(io.BytesIO(csv.read_bytes())).cast(released.schema))
 
+    # a second job: changes requested -> rejected (exit 4 on status); a third, cancelled
+    second = inproc(
+        stack, "operator", "jobs", "submit", "--scenario", sc["id"], "--sql", QUERY, "--wait", "--json"
+    )
+    second_id = json.loads(second.stdout)["id"]
+    changes = inproc(stack, "reviewer", "reviews", "changes", second_id, "--reason", "split by sex")
+    assert changes.exit_code == 0 and "rejected" in changes.stdout
+    assert inproc(stack, "operator", "jobs", "status", second_id).exit_code == 4
+    third = inproc(stack, "operator", "jobs", "submit", "--scenario", sc["id"], "--sql", QUERY, "--json")
+    cancelled = inproc(stack, "operator", "jobs", "cancel", json.loads(third.stdout)["id"], "--json")
+    assert cancelled.exit_code == 0 and json.loads(cancelled.stdout)["state"] == "cancelled"
+    revoked = inproc(stack, "admin", "scenarios", "revoke", sc["id"], "--reason", "done", "--json")
+    assert json.loads(revoked.stdout)["state"] == "revoked"
+
     events = inproc(stack, "auditor", "audit", "events", "--type", "job.released", "--json")
     assert events.exit_code == 0 and [e["object_id"] for e in json.loads(events.stdout)] == [job["id"]]
     verify = sandbox(None, None, "audit", "verify", "--server", stack.url, "--token", stack.tokens["auditor"])
