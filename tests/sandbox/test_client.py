@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -200,3 +201,33 @@ def test_caret_counts_terminal_cells_and_groups_reasons_by_position() -> None:
         "line 1, column 8:\n   1 | SELECT x FROM t\n     |        ^\n"
         "a: first\n  hint: h\nb: second\n\nc: nowhere"
     )
+
+
+def test_the_readme_worked_example_runs(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Python blocks of the README's worked example, run in order against a real server."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## A worked example", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(python|yaml)\n(.*?)```", section, flags=re.S)
+    code = "\n".join(textwrap.dedent(body) for kind, body in blocks if kind == "python")
+    (levels,) = [textwrap.dedent(body) for kind, body in blocks if kind == "yaml"]
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "levels.yaml").write_text(levels, encoding="utf-8")
+    pacsv.write_csv(residents(2000, seed=9, small_count=4), tmp_path / "residents.csv")
+    ns: dict[str, object] = {"URL": stack.url} | {
+        f"{k}_TOKEN": stack.tokens[v]
+        for k, v in {"SRC": "source", "OP": "operator", "ADMIN": "admin", "REVIEWER": "reviewer"}.items()
+    }
+    try:
+        exec(compile(code, "README.md", "exec"), ns)
+    finally:
+        for name in ("src", "op", "admin", "rev"):
+            client = ns.get(name)
+            if isinstance(client, Client):
+                client.close()
+    table = ns["table"]
+    assert isinstance(table, pa.Table) and table.column_names == ["district", "n", "avg_income", "suppressed"]
+    assert ns["csv"] and table.num_rows == 10 and ns["pending"] == [ns["job"].id]  # type: ignore[attr-defined]
