@@ -94,8 +94,8 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     job = json.loads(out.stdout)
     assert job["state"] == "pending_review", job
     csv = tmp_path / "result.csv"
-    early = sandbox(stack, "operator", "jobs", "result", job["id"], "--format", "csv", "-o", str(csv))
-    assert early.returncode == 5 and "not_released" in early.stderr and not csv.exists()
+    early = inproc(stack, "operator", "jobs", "result", job["id"], "--format", "csv", "-o", str(csv))
+    assert early.exit_code == 5 and "not_released" in early.stderr and not csv.exists()
 
     queue = inproc(stack, "reviewer", "reviews", "list")
     assert queue.exit_code == 0 and job["id"] in queue.stdout
@@ -131,8 +131,8 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
 
     events = inproc(stack, "auditor", "audit", "events", "--type", "job.released", "--json")
     assert events.exit_code == 0 and [e["object_id"] for e in json.loads(events.stdout)] == [job["id"]]
-    verify = sandbox(None, None, "audit", "verify", "--server", stack.url, "--token", stack.tokens["auditor"])
-    assert verify.returncode == 0 and json.loads(verify.stdout)["ok"] is True
+    verify = inproc(None, None, "audit", "verify", "--server", stack.url, "--token", stack.tokens["auditor"])
+    assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
 
 
 def test_exit_codes_for_usage_and_api_errors(stack: Stack) -> None:
