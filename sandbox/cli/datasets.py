@@ -147,21 +147,20 @@ def show(
 @datasets_app.command("preview")
 def preview(
     dataset_id: Annotated[str, typer.Argument(help="Dataset id.")],
+    rows: Annotated[int | None, typer.Option(help="Rows to generate (server default 20).")] = None,
     server: Server = None,
     token: Token = None,
     as_json: AsJson = False,
 ) -> None:
-    """The dataset's preview, as the API returns it (never raw values of non-public columns)."""
+    """Synthetic rows shaped like the dataset, to write SQL against (never real values)."""
     with session(server, token, as_json) as c:
-        body = c.preview(dataset_id)
-    columns, rows = body.get("columns"), body.get("rows")
-    if as_json or not isinstance(columns, list) or not isinstance(rows, list):
+        body = c.preview(dataset_id, rows)
+    columns, data = body.get("columns"), body.get("rows")
+    if as_json or not isinstance(columns, list) or not isinstance(data, list):
         dump(body)
         return
-    t = Table(
-        *[str(col["name"] if isinstance(col, dict) else col) for col in columns],
-        title=f"preview of {dataset_id}",
-    )
-    for row in rows:
-        t.add_row(*[cell(v) for v in (row.values() if isinstance(row, dict) else row)])
+    names = [str(col["name"] if isinstance(col, dict) else col) for col in columns]
+    t = Table(*names, title=f"SYNTHETIC preview of {dataset_id} (not real values)")
+    for row in data:
+        t.add_row(*[cell(v) for v in row])
     console.print(t)

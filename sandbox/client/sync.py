@@ -217,9 +217,10 @@ class Client:
     def list_datasets(self, *, page_size: int = 50) -> Iterator[DatasetOut]:
         return self._pages(DatasetOut, "/v1/datasets", {}, page_size)
 
-    def preview(self, dataset_id: str, **params: Any) -> dict[str, Any]:
-        """The dataset's preview as the API returns it (synthetic or public values only)."""
-        return self._json("GET", f"/v1/datasets/{dataset_id}/preview", params=params or None)
+    def preview(self, dataset_id: str, rows: int | None = None) -> dict[str, Any]:
+        """Synthetic rows shaped like the dataset: `{"synthetic": true, "columns", "rows"}`, as returned."""
+        params = None if rows is None else {"rows": rows}
+        return self._json("GET", f"/v1/datasets/{dataset_id}/preview", params=params)
 
     # -- scenarios ------------------------------------------------------------------------------------
     def apply_scenario(
