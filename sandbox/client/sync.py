@@ -36,6 +36,8 @@ from sandbox.client.models import (
 if TYPE_CHECKING:  # pyarrow loads only when a table is uploaded or read (a quicker CLI)
     import pyarrow as pa
 
+    from sandbox.settings import ClientSettings
+
 M = TypeVar("M", bound=BaseModel)
 Levels = dict[str, str | dict[str, Any]]
 MAX_WAIT_S = 30.0  # the API's longest long poll
@@ -98,6 +100,16 @@ class Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._http = httpx.Client(base_url=url, headers=headers, timeout=timeout, transport=transport)
         self.console = console or Console(stderr=True)
+
+    @classmethod
+    def from_settings(cls, settings: ClientSettings | None = None, **kwargs: Any) -> Client:
+        """A client for SANDBOX_URL / SANDBOX_TOKEN (ClientSettings reads them; nothing else does)."""
+        from sandbox.settings import ClientSettings
+
+        cs = settings or ClientSettings()
+        if not cs.url:
+            raise SandboxAPIError(0, "connection_failed", "no server: set SANDBOX_URL")
+        return cls(cs.url, cs.token, cs.timeout_s, **kwargs)
 
     def close(self) -> None:
         self._http.close()
