@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.common import app, console
-from sandbox.cli.remote import EXIT_CODES, AsJson, Server, Token, cell, dump, session
+from sandbox.cli.remote import EXIT_CODES, AsJson, Server, Token, cell, dump, ident, session
 
 datasets_app = typer.Typer(
     help="Register and describe datasets (source units).", no_args_is_help=True, epilog=EXIT_CODES
@@ -117,7 +117,7 @@ def list_(server: Server = None, token: Token = None, as_json: AsJson = False) -
     if as_json:
         dump(items)
         return
-    t = Table("id", "name", "version", "rows", "classification", "owner unit", "created")
+    t = Table(ident("id"), "name", "version", "rows", "classification", "owner unit", "created")
     for d in items:
         t.add_row(
             d.id,

@@ -23,6 +23,7 @@ from sandbox.cli.remote import (
     cell,
     dump,
     err_console,
+    ident,
     session,
 )
 
@@ -175,7 +176,7 @@ def list_(
     if as_json:
         dump(items)
         return
-    t = Table("id", "state", "reason", "mode", "scenario", "updated")
+    t = Table(ident("id"), "state", "reason", "mode", ident("scenario"), "updated")
     for j in items:
         t.add_row(
             j.id, j.state, j.reason_code or "", j.mode, j.scenario_id, f"{j.updated_at:%Y-%m-%d %H:%M:%S}"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import BaseModel
 from rich.console import Console
+from rich.table import Column
 
 from sandbox.cli.common import console
 
@@ -92,3 +93,8 @@ def cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.2f}"
     return str(value)
+
+
+def ident(header: str) -> Column:
+    """A column of ids: never cut short (an id with an ellipsis cannot be pasted into the next command)."""
+    return Column(header, no_wrap=True, min_width=24, overflow="fold")

@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.common import app, console
-from sandbox.cli.remote import EXIT_CODES, AsJson, Server, Token, cell, dump, session
+from sandbox.cli.remote import EXIT_CODES, AsJson, Server, Token, cell, dump, ident, session
 
 reviews_app = typer.Typer(
     help="Review candidate outputs before release (reviewers).", no_args_is_help=True, epilog=EXIT_CODES
@@ -33,10 +33,10 @@ def list_(
         dump(items)
         return
     t = Table(
-        "job", "state", "mode", "scenario", "submitter", "updated", title=f"{len(items)} job(s) {status}"
+        ident("job"), "state", "mode", ident("scenario"), "updated", title=f"{len(items)} job(s) {status}"
     )
     for j in items:
-        t.add_row(j.id, j.state, j.mode, j.scenario_id, j.submitter_id, f"{j.updated_at:%Y-%m-%d %H:%M:%S}")
+        t.add_row(j.id, j.state, j.mode, j.scenario_id, f"{j.updated_at:%Y-%m-%d %H:%M:%S}")
     console.print(t)
 
 

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.common import app, console
-from sandbox.cli.remote import EXIT_CODES, USAGE, AsJson, Server, Token, dump, err_console, session
+from sandbox.cli.remote import EXIT_CODES, USAGE, AsJson, Server, Token, dump, err_console, ident, session
 
 scenarios_app = typer.Typer(
     help="Apply for, decide and read scenarios (operators and admins).",
@@ -32,7 +32,7 @@ def _show(s: Any) -> None:
     console.print(f"purpose: {s.purpose}", highlight=False, markup=False)
     if s.decision_reason:
         console.print(f"decision: {s.decision_reason}", highlight=False, markup=False)
-    t = Table("dataset", "granted columns")
+    t = Table(ident("dataset"), "granted columns")
     for dataset_id, columns in s.datasets.items():
         t.add_row(dataset_id, ", ".join(columns))
     console.print(t)
@@ -138,7 +138,7 @@ def list_(server: Server = None, token: Token = None, as_json: AsJson = False) -
     if as_json:
         dump(items)
         return
-    t = Table("id", "name", "state", "modes", "datasets", "expires")
+    t = Table(ident("id"), "name", "state", "modes", "datasets", "expires")
     for s in items:
         t.add_row(s.id, s.name, s.state, ",".join(s.modes), str(len(s.datasets)), f"{s.expires_at:%Y-%m-%d}")
     console.print(t)
