@@ -9,7 +9,18 @@ import typer
 from rich.table import Table
 
 from sandbox.cli.common import app, console
-from sandbox.cli.remote import EXIT_CODES, AsJson, Server, Token, cell, dump, ident, session
+from sandbox.cli.remote import (
+    EXIT_CODES,
+    USAGE,
+    AsJson,
+    Server,
+    Token,
+    cell,
+    dump,
+    err_console,
+    ident,
+    session,
+)
 
 datasets_app = typer.Typer(
     help="Register and describe datasets (source units).", no_args_is_help=True, epilog=EXIT_CODES
@@ -104,8 +115,19 @@ def levels(
     as_json: AsJson = False,
 ) -> None:
     """Confirm or change column levels, bounds and public group keys from a YAML file."""
+    import yaml
+
+    from sandbox.client.sync import levels_body
+
+    try:
+        body = levels_body(file)
+    except (ValueError, AttributeError, yaml.YAMLError):
+        err_console.print(
+            f"[red]{file} is not a mapping of column -> level or -> {{level, lower, ...}}[/red]"
+        )
+        raise typer.Exit(USAGE) from None
     with session(server, token, as_json) as c:
-        ds = c.set_levels(dataset_id, file)
+        ds = c.set_levels(dataset_id, body["columns"])
     dump(ds) if as_json else _show(ds)
 
 

@@ -135,7 +135,7 @@ def test_whole_path_through_the_cli(stack: Stack, tmp_path: Path) -> None:
     assert verify.exit_code == 0 and json.loads(verify.stdout)["ok"] is True
 
 
-def test_exit_codes_for_usage_and_api_errors(stack: Stack) -> None:
+def test_exit_codes_for_usage_and_api_errors(stack: Stack, tmp_path: Path) -> None:
     no_server = inproc(None, None, "jobs", "list")
     assert no_server.exit_code == 2 and "SANDBOX_URL" in no_server.stderr
     both = inproc(stack, "operator", "jobs", "submit", "--scenario", "s", "--sql", "SELECT 1", "--file", "x")
@@ -144,6 +144,10 @@ def test_exit_codes_for_usage_and_api_errors(stack: Stack) -> None:
     assert forbidden.exit_code == 1 and json.loads(forbidden.stdout)["error"]["code"] == "forbidden"
     missing = inproc(stack, "operator", "jobs", "status", "nope")
     assert missing.exit_code == 1 and "not_found" in missing.stderr
+    not_a_mapping = Path(tmp_path / "levels.yaml")
+    not_a_mapping.write_text("- just\n- a list\n", encoding="utf-8")
+    bad_levels = inproc(stack, "source", "datasets", "levels", "ds_x", "--file", str(not_a_mapping))
+    assert bad_levels.exit_code == 2 and "not a mapping" in bad_levels.stderr
     bad_grant = inproc(
         stack, "operator", "scenarios", "apply", "--name", "n", "--purpose", "p", "--dataset", "x"
     )
