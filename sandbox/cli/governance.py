@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from sandbox.cli.common import app, console
+from sandbox.cli.datasets import datasets_app  # `sandbox datasets destroy` joins the datasets group
 from sandbox.settings import Settings
 
 
@@ -33,17 +34,13 @@ def exit_command(
     print(json.dumps(record, ensure_ascii=False))
 
 
-datasets_app = typer.Typer(help="Dataset governance.", no_args_is_help=True)
-app.add_typer(datasets_app, name="datasets")
-
-
 @datasets_app.command("destroy")
 def datasets_destroy(
     dataset_id: Annotated[str, typer.Argument(help="The dataset's id.")],
     reason: Annotated[str, typer.Option(help="Why (kept in the destruction record).")] = "",
 ) -> None:
-    """Destroy every version of a dataset: its keys and vault files (crypto-shredding), its grants;
-    prints the destruction record written to the audit log."""
+    """Destroy every version of a dataset (local catalog, SANDBOX_HOME): its keys and vault files
+    (crypto-shredding) and grants; prints the destruction record written to the audit log."""
     from sandbox import vault_keys
     from sandbox.errors import SandboxError
     from sandbox.runtime import Runtime
