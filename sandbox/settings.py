@@ -57,6 +57,21 @@ class Settings(BaseSettings):
         description="Rows fetched from a database source per batch (bounds registration memory).",
     )
 
+    audit_retention_days: int = Field(
+        default=1827,
+        ge=0,
+        description="Audit events younger than this (days; default 5 years) are never purged.",
+    )
+
+    vault_encryption: bool = Field(
+        default=True,
+        description="Encrypt vault files at rest, one key per file of a dataset version (crypto-shredding).",
+    )
+    pricing_ledger_path: Path | None = Field(
+        default=None,
+        description="Cost ledger (YAML/JSON, docs/pricing.md) whose fee caps the public disclosure lists.",
+    )
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
@@ -91,3 +106,16 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for d in (self.resolved_home(), self.vault_dir, self.jobs_dir, self.releases_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+
+class ClientSettings(BaseSettings):
+    """Where the client and the remote CLI commands connect: `SANDBOX_URL` and `SANDBOX_TOKEN`.
+
+    Separate from the server's `Settings` so a client machine needs no data directory or catalog.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", extra="ignore")
+
+    url: str | None = Field(default=None, description="Base URL of the API server, e.g. `http://host:8000`.")
+    token: str | None = Field(default=None, description="Bearer token of the user the client acts as.")
+    timeout_s: float = Field(default=60.0, description="Seconds the client waits for one HTTP answer.")
