@@ -1,0 +1,478 @@
+r"""Queries over aggregate queries: HAVING, aggregating CTEs and derived tables, UNION [ALL].
+
+The passes check one aggregate SELECT over granted tables (a *core*). This module reads a query made
+of cores and traces every output back to one: an outer query over an aggregating CTE or derived table
+may only rename, project (`*` too), filter, order and limit the core's outputs; `UNION [ALL]` stacks
+cores whose outputs align by position. Each core is checked by the passes as its own query and
+rewritten with its own unit companions, so every row of the result carries the units of the core
+group it came from, and the privacy layer thresholds it as before (`Plan` is unchanged: one row set,
+the outputs, `__units`, then per-output companions). The plan wraps each layer as a subquery, so what
+runs is what was checked.
+
+Filters over aggregate outputs, and why only on group keys. A filter on a group key (`HAVING district
+= 'x'`, or the outer `WHERE d = 'x'` over an aggregating CTE) is moved into the core's WHERE: a key
+has one value across its group, so filtering groups by it and rows by it give the same table, and the
+WHERE pass checks it with every rule a WHERE has (levels, listed transforms, literal types). A filter
+on an aggregate (`HAVING SUM(income) > 1e6`, `HAVING COUNT(*) = 1`, or an outer `WHERE n > 3`) is
+refused: it removes rows by the exact value of cells before any threshold applies. Suppressed rows are
+kept in the release (marked, public keys shown), so whether the row of a 1-person group survived
+`HAVING SUM(income) > 1e6` tells that person's income bit by bit; even if suppressed rows were dropped,
+a cell withheld by dominance, secondary suppression or rounding would still be filtered by its exact
+value, and a count filter below k would tell 1 unit from 2..k-1. A filter evaluated on released values
+only (after the privacy layer) would be safe, but that is post-processing the operator can do on the
+released file.
+
+INTERSECT and EXCEPT are refused: they compare rows across queries before thresholds apply (whether a
+small group's exact row also exists in another query). Window functions stay refused everywhere (a
+rank over cells orders suppressed values among released ones); an aggregate over an aggregating query
+is refused (a total over cells counts the suppressed ones). A filter may not be moved below a LIMIT.
+
+>>> from policies.gate import check
+>>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
+>>> from policies.levels import ColumnLevel
+>>> levels = {"pid": ColumnLevel.join_key, "d": ColumnLevel.group, "x": ColumnLevel.aggregate}
+>>> grant = TableGrant("t", "ds", {c: ColumnGrant(c, v) for c, v in levels.items()}, frozenset(levels), "pid", 1)
+>>> ctx = GateContext(tables={"t": grant})
+>>> sql = "WITH a AS (SELECT d, SUM(x) AS s FROM t GROUP BY d) SELECT d AS k, s FROM a WHERE d <> 'z'"
+>>> plan = check(sql, ctx).plan
+>>> [(o.name, o.kind.value, o.units_column) for o in plan.outputs]
+[('k', 'group', None), ('s', 'sum', '__units_1')]
+>>> "WHERE" in plan.sql and 'AS "__q"' in plan.sql
+True
+>>> [r.construct for r in check("SELECT d FROM t GROUP BY d HAVING SUM(x) > 5", ctx).reasons]
+['HAVING on an aggregate']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+
+from policies.gate.nodes import disallowed, has_aggregate
+from policies.gate.order import _limit as limit_reason
+from policies.gate.parse import DIALECT, Source
+from policies.gate.plan import OutputColumn, OutputKind, Plan
+from policies.gate.reasons import Reason, ReasonCode, describe, reason
+from policies.gate.scope import Scope, string_alias
+
+Core = Callable[[exp.Select], tuple[Plan | None, list[Reason]]]
+Env = Mapping[str, tuple[exp.CTE, "Env"]]
+
+UNITS = "__units"
+_POSITION = "__lineage_position_"
+_OUTER_ARGS = frozenset({"expressions", "from_", "where", "order", "limit", "with_"})
+_SET_ARGS = frozenset({"this", "expression", "distinct", "order", "limit", "with_"})
+_KEYWORDS = {"joins": "JOIN", "group": "GROUP BY", "having": "HAVING", "distinct": "DISTINCT"}
+_AGGREGATE_FILTER_HINT = (
+    "Filter on group keys only (they are moved into WHERE); a filter on an aggregate would drop rows by "
+    "the exact values of cells before their thresholds apply."
+)
+_OUTER_HINT = "Over an aggregating query, select its outputs by name (renamed with AS), filter, order, limit."
+_SET_HINT = "Combine aggregate queries with UNION ALL (or UNION), each with the same output kinds in order."
+
+
+@dataclass(frozen=True)
+class Built:
+    """A checked layer: its query (outputs, then `__units`, then companions), what the outputs are,
+    and each core it reads with the core output behind each of this layer's outputs."""
+
+    query: exp.Query
+    outputs: tuple[OutputColumn, ...]
+    companions: tuple[str, ...]
+    tables: tuple[str, ...]
+    used: Mapping[str, tuple[str, ...]]
+    cores: tuple[tuple[exp.Select, tuple[int, ...]], ...]
+    limited: bool = False
+
+
+def layered(tree: exp.Expr) -> bool:
+    """True when the query is more than one core: the plain path handles everything else."""
+    if isinstance(tree, exp.SetOperation):
+        return True
+    if not isinstance(tree, exp.Select):
+        return False
+    return bool(tree.args.get("having")) or _source(tree, _with(tree, {})) is not None
+
+
+def check(tree: exp.Query, source: Source, core: Core) -> tuple[Plan | None, list[Reason]]:
+    built, reasons = _Reader(source, core).read(tree, {}, ())
+    if reasons or built is None:
+        return None, reasons
+    sql = built.query.sql(dialect=DIALECT, identify=True, comments=False)
+    return Plan(sql, built.tables, built.outputs, UNITS, dict(built.used)), []
+
+
+def cores(tree: exp.Query, source: Source, core: Core) -> tuple[tuple[exp.Select, tuple[int, ...]], ...]:
+    """The cores an allowed layered query reads, as checked, with the output mapping (for tests)."""
+    built, _ = _Reader(source, core).read(tree, {}, ())
+    return () if built is None else built.cores
+
+
+def _with(query: exp.Query, env: Env) -> dict[str, tuple[exp.CTE, Env]]:
+    scope = dict(env)
+    with_ = query.args.get("with_")
+    for cte in with_.expressions if isinstance(with_, exp.With) else []:
+        scope[cte.alias_or_name.lower()] = (cte, dict(scope))
+    return scope
+
+
+def _aggregating(query: exp.Expr, env: Env) -> bool:
+    if isinstance(query, exp.SetOperation):
+        return True
+    if isinstance(query, exp.Subquery):
+        return _aggregating(query.this, env)
+    if not isinstance(query, exp.Select):
+        return False
+    if query.args.get("group") or query.args.get("having"):
+        return True
+    if any(has_aggregate(item) for item in query.expressions):
+        return True
+    return _source(query, _with(query, env)) is not None
+
+
+def _source(select: exp.Select, env: Env) -> tuple[exp.Query, frozenset[str], Env] | None:
+    """FROM's aggregating source: the query, the names that qualify its outputs, its environment."""
+    from_ = select.args.get("from_")
+    node = from_.this if from_ is not None else None
+    if isinstance(node, exp.Table) and isinstance(node.this, exp.Identifier) and not node.args.get("db"):
+        found = env.get(node.name.lower())
+        if found is not None and not node.args.get("catalog") and _aggregating(found[0].this, found[1]):
+            return found[0].this, frozenset({node.alias_or_name.lower()}), found[1]
+    if isinstance(node, exp.Subquery) and _aggregating(node.this, env):
+        return node.this, frozenset({node.alias.lower()} if node.alias else ()), env
+    return None
+
+
+def _position(node: exp.Expr) -> int | None:
+    if isinstance(node, exp.Column) and node.name.startswith(_POSITION) and not node.table:
+        return int(node.name.removeprefix(_POSITION))
+    return None
+
+
+def _placeholder(index: int) -> exp.Column:
+    return exp.column(f"{_POSITION}{index}")
+
+
+def _subquery(query: exp.Query, alias: str) -> exp.Subquery:
+    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+
+
+def _companion_fields() -> tuple[str, ...]:
+    """OutputColumn fields that name a companion column (units_column first)."""
+    names = [f.name for f in dataclasses.fields(OutputColumn) if f.name.endswith("_column")]
+    return tuple(sorted((n for n in names if n != "source_column"), key=lambda n: n != "units_column"))
+
+
+class _Reader:
+    def __init__(self, source: Source, core: Core) -> None:
+        self.source = source
+        self.core = core
+        self.scope = Scope(source, None)
+
+    def refuse(self, construct: str, node: exp.Expr | None, hint: str | None = None) -> Reason:
+        return reason(ReasonCode.construct_not_allowed, construct, self.source.position(node), hint)
+
+    def read(
+        self, query: exp.Expr, env: Env, pushed: tuple[exp.Expr, ...]
+    ) -> tuple[Built | None, list[Reason]]:
+        """`pushed`: conditions on this layer's outputs by position, to move into its cores' WHERE."""
+        if isinstance(query, exp.Subquery) and not any(k != "this" and v for k, v in query.args.items()):
+            return self.read(query.this, env, pushed)
+        if isinstance(query, exp.SetOperation):
+            return self._set(query, _with(query, env), pushed)
+        if not isinstance(query, exp.Select):
+            return None, [self.refuse(describe(query), query)]
+        scope = _with(query, env)
+        found = _source(query, scope)
+        if found is not None:
+            return self._outer(query, found, pushed)
+        return self._core(query, scope, pushed)
+
+    # --- one aggregate SELECT over granted tables ---------------------------------------------------
+
+    def _core(self, select: exp.Select, env: Env, pushed: tuple[exp.Expr, ...]) -> tuple[Built | None, list]:
+        tree = select.copy()
+        tree.set("with_", None)
+        reasons: list[Reason] = []
+        if pushed and tree.args.get("limit") is not None:
+            reasons.append(self.refuse("filter over a LIMIT", tree.args["limit"], _OUTER_HINT))
+        conditions = [self._substitute(condition, tree, reasons) for condition in pushed]
+        having = tree.args.get("having")
+        if having is not None:
+            tree.set("having", None)
+            conditions.append(self._having(having.this, tree, reasons))
+        for condition in conditions:
+            if condition is not None:
+                where = tree.args.get("where")
+                both = condition if where is None else exp.and_(exp.paren(where.this), exp.paren(condition))
+                tree.set("where", exp.Where(this=both))
+        referenced = self._referenced(tree, env)
+        if referenced:
+            tree.set("with_", exp.With(expressions=[cte.copy() for cte in referenced]))
+        plan, found = self.core(tree)
+        reasons.extend(found)
+        if reasons or plan is None:
+            return None, reasons
+        query = sqlglot.parse_one(plan.sql, read=DIALECT)
+        names = [item.alias_or_name for item in query.expressions]
+        mapping = tuple(range(len(plan.outputs)))
+        built = Built(
+            query,
+            plan.outputs,
+            tuple(names[len(plan.outputs) :]),
+            plan.tables,
+            plan.columns_used,
+            ((tree, mapping),),
+            tree.args.get("limit") is not None,
+        )
+        return built, []
+
+    def _referenced(self, tree: exp.Select, env: Env) -> list[exp.CTE]:
+        """The CTEs `tree` reads, directly or through each other, in definition order."""
+        found: dict[str, exp.CTE] = {}
+        stack: list[tuple[exp.Expr, Env]] = [(tree, env)]
+        while stack:
+            node, scope = stack.pop()
+            for table in node.find_all(exp.Table):
+                name = table.name.lower()
+                if name in scope and name not in found and not table.args.get("db"):
+                    cte, defined = scope[name]
+                    found[name] = cte
+                    stack.append((cte.this, defined))
+        order = list(env)
+        return sorted(found.values(), key=lambda cte: order.index(cte.alias_or_name.lower()))
+
+    def _substitute(self, condition: exp.Expr, tree: exp.Select, reasons: list[Reason]) -> exp.Expr | None:
+        """A pushed condition over this core's items by position; only group-key items may be filtered."""
+        items = tree.expressions
+        refused = False
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            nonlocal refused
+            index = _position(node)
+            if index is None:
+                return node
+            item = items[index]
+            value = item.this if isinstance(item, exp.Alias) else item
+            if has_aggregate(value):
+                refused = True
+                reasons.append(self.refuse("filter on an aggregate output", value, _AGGREGATE_FILTER_HINT))
+            return value.copy()
+
+        swapped = condition.copy().transform(swap)
+        return None if refused else swapped
+
+    def _having(self, condition: exp.Expr, tree: exp.Select, reasons: list[Reason]) -> exp.Expr | None:
+        """HAVING on group keys, as a WHERE: aliases of key items become the items; aggregates refused."""
+        aggregate = next((n for n in condition.walk() if isinstance(n, exp.AggFunc | exp.Window)), None)
+        if aggregate is not None:
+            reasons.append(self.refuse("HAVING on an aggregate", aggregate, _AGGREGATE_FILTER_HINT))
+            return None
+        aliases = {item.alias.lower(): item.this for item in tree.expressions if isinstance(item, exp.Alias)}
+        group = tree.args.get("group")
+        keys = {key.name.lower() for key in (group.expressions if group else []) if isinstance(key, exp.Column)}
+        refused = False
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            nonlocal refused
+            if not isinstance(node, exp.Column) or not isinstance(node.this, exp.Identifier):
+                return node
+            name = node.name.lower()
+            if not node.table and name in aliases and name not in keys:
+                value = aliases[name]
+                if has_aggregate(value):
+                    refused = True
+                    reasons.append(self.refuse("HAVING on an aggregate", node, _AGGREGATE_FILTER_HINT))
+                return value.copy()
+            if name not in keys:
+                refused = True
+                hint = "HAVING may test GROUP BY keys only."
+                reasons.append(self.refuse("HAVING on a column outside GROUP BY", node, hint))
+            return node
+
+        swapped = condition.copy().transform(swap)
+        return None if refused else swapped
+
+    # --- an outer query over an aggregating CTE or derived table ------------------------------------
+
+    def _outer(
+        self,
+        select: exp.Select,
+        found: tuple[exp.Query, frozenset[str], Env],
+        pushed: tuple[exp.Expr, ...],
+    ) -> tuple[Built | None, list[Reason]]:
+        inner, qualifiers, env = found
+        reasons: list[Reason] = []
+        for key, value in select.args.items():
+            if key in _OUTER_ARGS or not value:
+                continue
+            node = value[0] if isinstance(value, list) else value
+            name = _KEYWORDS.get(key) or (describe(node) if isinstance(node, exp.Expr) else key.upper())
+            position = node if isinstance(node, exp.Expr) else None
+            reasons.append(self.refuse(f"{name} over an aggregating query", position, _OUTER_HINT))
+        source, found_reasons = self.read(inner, env, ())
+        if source is None:
+            return None, reasons + found_reasons
+        names = [output.name.lower() for output in source.outputs]
+        items = self._items(select, qualifiers, source, reasons)
+        if select.args.get("limit") is not None:
+            found_limit = limit_reason(select.args["limit"], self.scope)
+            if found_limit is not None:
+                reasons.append(found_limit)
+        conditions: list[exp.Expr] = []
+        where = select.args.get("where")
+        if where is not None:
+            translated = self._translate(where.this, qualifiers, names, reasons)
+            if translated is not None:
+                conditions.append(translated)
+        for condition in pushed:
+            if select.args.get("limit") is not None:
+                reasons.append(self.refuse("filter over a LIMIT", select.args["limit"], _OUTER_HINT))
+                break
+            conditions.append(condition.copy().transform(lambda n: self._through(n, items)))
+        if reasons:
+            return None, reasons
+        if conditions:
+            if source.limited:
+                return None, [self.refuse("filter over a LIMIT", where, _OUTER_HINT)]
+            source, found_reasons = self.read(inner, env, tuple(conditions))
+            if source is None:
+                return None, found_reasons
+        outputs = [dataclasses.replace(source.outputs[index], name=name) for name, index in items]
+        companions = [UNITS]
+        for output in outputs:
+            for field in _companion_fields():
+                value = getattr(output, field)
+                if isinstance(value, str) and value in source.companions and value not in companions:
+                    companions.append(value)
+        selected = [
+            exp.column(source.outputs[index].name, "__q", quoted=True).as_(name, quoted=True)
+            for name, index in items
+        ]
+        selected += [exp.column(name, "__q", quoted=True).as_(name, quoted=True) for name in companions]
+        query = exp.select(*selected).from_(_subquery(source.query, "__q"))
+        order = self._order(select, [name for name, _ in items], qualifiers, names, source, reasons)
+        if reasons:
+            return None, reasons
+        if order:
+            query = query.order_by(*order)
+        if select.args.get("limit") is not None:
+            query = query.limit(select.args["limit"].expression.copy())
+        cores = tuple(
+            (core, tuple(mapping[index] for _, index in items)) for core, mapping in source.cores
+        )
+        limited = select.args.get("limit") is not None or source.limited
+        built = Built(query, tuple(outputs), tuple(companions), source.tables, source.used, cores, limited)
+        return built, []
+
+    def _reference(
+        self, node: exp.Expr, qualifiers: frozenset[str], names: list[str], reasons: list[Reason] | None
+    ) -> int | None:
+        """The source output a column names (None, with `unknown_column` when asked, if it names none)."""
+        if not isinstance(node, exp.Column) or not isinstance(node.this, exp.Identifier):
+            return None
+        qualifier = node.args.get("table")
+        known = qualifier is None or qualifier.name.lower() in qualifiers
+        if known and not node.args.get("db") and node.name.lower() in names:
+            return names.index(node.name.lower())
+        if reasons is not None:
+            parts = ".".join(part.name for part in node.parts)
+            reasons.append(reason(ReasonCode.unknown_column, parts, self.source.position(node)))
+        return None
+
+    def _items(
+        self, select: exp.Select, qualifiers: frozenset[str], source: Built, reasons: list[Reason]
+    ) -> list[tuple[str, int]]:
+        names = [output.name.lower() for output in source.outputs]
+        items: list[tuple[str, int]] = []
+        for item in select.expressions:
+            alias = item.args.get("alias") if isinstance(item, exp.Alias) else None
+            node = item.this if isinstance(item, exp.Alias) else item
+            if isinstance(node, exp.Star) and not any(node.args.values()) and alias is None:
+                items.extend((output.name, index) for index, output in enumerate(source.outputs))
+                continue
+            if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+                index = self._reference(node, qualifiers, names, reasons)
+                if index is not None:
+                    if alias is not None and self.source.written_as_string(alias):
+                        reasons.append(string_alias(self.source.position(alias)))
+                    items.append((alias.name if alias is not None else source.outputs[index].name, index))
+                continue
+            if any(isinstance(inner, exp.Window) for inner in node.walk()):
+                reasons.append(disallowed(next(node.find_all(exp.Window)), self.scope))
+            elif has_aggregate(node):
+                hint = "Aggregate once, in the inner query; a total over its cells would count suppressed ones."
+                reasons.append(self.refuse("aggregate over an aggregating query", node, hint))
+            else:
+                reasons.append(self.refuse("expression over an aggregating query", node, _OUTER_HINT))
+        seen: set[str] = set()
+        for name, _ in items:
+            if name.startswith("__"):
+                reasons.append(reason(ReasonCode.reserved_output_name, name, None))
+            elif name.lower() in seen:
+                reasons.append(reason(ReasonCode.duplicate_output_name, name, None))
+            seen.add(name.lower())
+        return items
+
+    def _translate(
+        self, condition: exp.Expr, qualifiers: frozenset[str], names: list[str], reasons: list[Reason]
+    ) -> exp.Expr | None:
+        """The outer WHERE with each column replaced by its source output's position."""
+        nested = next((n for n in condition.walk() if isinstance(n, exp.Query | exp.Window)), None)
+        if nested is not None:
+            reasons.append(disallowed(nested, self.scope))
+            return None
+        before = len(reasons)
+
+        def swap(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column) and isinstance(node.this, exp.Identifier):
+                index = self._reference(node, qualifiers, names, reasons)
+                return node if index is None else _placeholder(index)
+            return node
+
+        swapped = condition.copy().transform(swap)
+        return swapped if len(reasons) == before else None
+
+    @staticmethod
+    def _through(node: exp.Expr, items: list[tuple[str, int]]) -> exp.Expr:
+        """A condition on this layer's outputs by position, onto the source's positions."""
+        index = _position(node)
+        return node if index is None else _placeholder(items[index][1])
+
+    def _order(
+        self,
+        select: exp.Select,
+        outputs: list[str],
+        qualifiers: frozenset[str],
+        names: list[str],
+        source: Built,
+        reasons: list[Reason],
+    ) -> list[exp.Ordered]:
+        clause = select.args.get("order")
+        ordered: list[exp.Ordered] = []
+        for key in clause.expressions if clause is not None else []:
+            node = key.this if isinstance(key, exp.Ordered) else key
+            copy = key.copy()
+            lowered = [name.lower() for name in outputs]
+            if isinstance(node, exp.Column) and not node.table and node.name.lower() in lowered:
+                copy.set("this", exp.column(outputs[lowered.index(node.name.lower())], quoted=True))
+            else:
+                index = self._reference(node, qualifiers, names, None)
+                if index is None or not isinstance(key, exp.Ordered) or key.args.get("with_fill"):
+                    hint = "Order by an output name of the query."
+                    reasons.append(self.refuse("ORDER BY expression", node, hint))
+                    continue
+                copy.set("this", exp.column(source.outputs[index].name, "__q", quoted=True))
+            ordered.append(copy)
+        return ordered
+
+    # --- UNION [ALL] --------------------------------------------------------------------------------
+
+    def _set(self, node: exp.SetOperation, env: Env, pushed: tuple[exp.Expr, ...]) -> tuple[Built | None, list]:
+        from policies.gate.setops import combine
+
+        return combine(self, node, env, pushed)
