@@ -183,14 +183,34 @@ class _Reader:
         if isinstance(query, exp.Subquery) and not any(k != "this" and v for k, v in query.args.items()):
             return self.read(query.this, env, pushed)
         if isinstance(query, exp.SetOperation):
+            with_ = query.args.get("with_")
+            if isinstance(with_, exp.With) and with_.args.get("recursive"):
+                return None, [self.refuse("WITH RECURSIVE", with_)]
             return self._set(query, _with(query, env), pushed)
         if not isinstance(query, exp.Select):
             return None, [self.refuse(describe(query), query)]
         scope = _with(query, env)
         found = _source(query, scope)
         if found is not None:
+            refused = self._unread(query, scope)
+            if refused:
+                return None, refused
             return self._outer(query, found, pushed)
         return self._core(query, scope, pushed)
+
+    def _unread(self, query: exp.Query, env: Env) -> list[Reason]:
+        """WITH RECURSIVE, CTE options and column lists over an aggregating source: not read here."""
+        with_ = query.args.get("with_")
+        if isinstance(with_, exp.With) and with_.args.get("recursive"):
+            return [self.refuse("WITH RECURSIVE", with_)]
+        node = query.args["from_"].this
+        ctes = [env[node.name.lower()][0]] if isinstance(node, exp.Table) else []
+        for holder in [node, *ctes]:
+            alias = holder.args.get("alias")
+            extra = [key for key, value in holder.args.items() if value and key not in ("this", "alias")]
+            if isinstance(alias, exp.TableAlias) and alias.args.get("columns") or extra:
+                return [self.refuse("column aliases or options in FROM or WITH", holder)]
+        return []
 
     # --- one aggregate SELECT over granted tables ---------------------------------------------------
 
@@ -282,13 +302,13 @@ class _Reader:
             if not isinstance(node, exp.Column) or not isinstance(node.this, exp.Identifier):
                 return node
             name = node.name.lower()
-            if not node.table and name in aliases and name not in keys:
+            if not node.table and name in aliases:
                 value = aliases[name]
                 if has_aggregate(value):
                     refused = True
                     reasons.append(self.refuse("HAVING on an aggregate", node, _AGGREGATE_FILTER_HINT))
                 return value.copy()
-            if name not in keys:
+            if name not in keys and name not in aliases:
                 refused = True
                 hint = "HAVING may test GROUP BY keys only."
                 reasons.append(self.refuse("HAVING on a column outside GROUP BY", node, hint))
