@@ -31,7 +31,8 @@ is refused (a total over cells counts the suppressed ones). A filter may not be 
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 >>> from policies.levels import ColumnLevel
 >>> levels = {"pid": ColumnLevel.join_key, "d": ColumnLevel.group, "x": ColumnLevel.aggregate}
->>> grant = TableGrant("t", "ds", {c: ColumnGrant(c, v) for c, v in levels.items()}, frozenset(levels), "pid", 1)
+>>> columns = {c: ColumnGrant(c, v) for c, v in levels.items()}
+>>> grant = TableGrant("t", "ds", columns, frozenset(levels), "pid", 1)
 >>> ctx = GateContext(tables={"t": grant})
 >>> sql = "WITH a AS (SELECT d, SUM(x) AS s FROM t GROUP BY d) SELECT d AS k, s FROM a WHERE d <> 'z'"
 >>> plan = check(sql, ctx).plan
@@ -55,7 +56,7 @@ from sqlglot import exp
 from policies.gate.nodes import disallowed, has_aggregate
 from policies.gate.order import _limit as limit_reason
 from policies.gate.parse import DIALECT, Source
-from policies.gate.plan import OutputColumn, OutputKind, Plan
+from policies.gate.plan import OutputColumn, Plan
 from policies.gate.reasons import Reason, ReasonCode, describe, reason
 from policies.gate.scope import Scope, string_alias
 
@@ -208,7 +209,7 @@ class _Reader:
         for holder in [node, *ctes]:
             alias = holder.args.get("alias")
             extra = [key for key, value in holder.args.items() if value and key not in ("this", "alias")]
-            if isinstance(alias, exp.TableAlias) and alias.args.get("columns") or extra:
+            if (isinstance(alias, exp.TableAlias) and alias.args.get("columns")) or extra:
                 return [self.refuse("column aliases or options in FROM or WITH", holder)]
         return []
 
@@ -294,7 +295,8 @@ class _Reader:
             return None
         aliases = {item.alias.lower(): item.this for item in tree.expressions if isinstance(item, exp.Alias)}
         group = tree.args.get("group")
-        keys = {key.name.lower() for key in (group.expressions if group else []) if isinstance(key, exp.Column)}
+        written = group.expressions if group else []
+        keys = {key.name.lower() for key in written if isinstance(key, exp.Column)}
         refused = False
 
         def swap(node: exp.Expr) -> exp.Expr:
@@ -382,9 +384,7 @@ class _Reader:
             query = query.order_by(*order)
         if select.args.get("limit") is not None:
             query = query.limit(select.args["limit"].expression.copy())
-        cores = tuple(
-            (core, tuple(mapping[index] for _, index in items)) for core, mapping in source.cores
-        )
+        cores = tuple((core, tuple(mapping[index] for _, index in items)) for core, mapping in source.cores)
         limited = select.args.get("limit") is not None or source.limited
         built = Built(query, tuple(outputs), tuple(companions), source.tables, source.used, cores, limited)
         return built, []
@@ -425,7 +425,7 @@ class _Reader:
             if any(isinstance(inner, exp.Window) for inner in node.walk()):
                 reasons.append(disallowed(next(node.find_all(exp.Window)), self.scope))
             elif has_aggregate(node):
-                hint = "Aggregate once, in the inner query; a total over its cells would count suppressed ones."
+                hint = "Aggregate once, in the inner query: a total over its cells counts suppressed ones."
                 reasons.append(self.refuse("aggregate over an aggregating query", node, hint))
             else:
                 reasons.append(self.refuse("expression over an aggregating query", node, _OUTER_HINT))
@@ -492,7 +492,9 @@ class _Reader:
 
     # --- UNION [ALL] --------------------------------------------------------------------------------
 
-    def _set(self, node: exp.SetOperation, env: Env, pushed: tuple[exp.Expr, ...]) -> tuple[Built | None, list]:
+    def _set(
+        self, node: exp.SetOperation, env: Env, pushed: tuple[exp.Expr, ...]
+    ) -> tuple[Built | None, list[Reason]]:
         from policies.gate.setops import combine
 
         return combine(self, node, env, pushed)

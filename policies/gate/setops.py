@@ -53,7 +53,9 @@ def combine(
     for key, value in node.args.items():
         if key in _ALLOWED or not value:
             continue
-        construct = "UNION BY NAME" if key == "by_name" else describe(value) if isinstance(value, exp.Expr) else key
+        construct = describe(value) if isinstance(value, exp.Expr) else key
+        if key == "by_name":
+            construct = "UNION BY NAME"
         reasons.append(reader.refuse(str(construct).upper(), node.expression, _HINT))
     limit = node.args.get("limit")
     if limit is not None:
@@ -71,7 +73,8 @@ def combine(
         return None, reasons
     left, right = (branch for branch in branches if branch is not None)
     if len(left.outputs) != len(right.outputs):
-        return None, [reader.refuse("UNION of queries with different numbers of columns", node.expression, _HINT)]
+        construct = "UNION of queries with different numbers of columns"
+        return None, [reader.refuse(construct, node.expression, _HINT)]
     outputs: list = []
     union_companions: list[str] = [UNITS]
     per_branch: list[list[str]] = [[UNITS], [UNITS]]  # each branch's column for each union companion
@@ -140,7 +143,8 @@ def combine(
                 or column.table
                 or column.name.lower() not in lowered
             ):
-                reasons.append(reader.refuse("ORDER BY expression", column, "Order a UNION by its output names."))
+                hint = "Order a UNION by its output names."
+                reasons.append(reader.refuse("ORDER BY expression", column, hint))
                 continue
             copy = key.copy()
             copy.set("this", exp.column(names[lowered.index(column.name.lower())], quoted=True))
