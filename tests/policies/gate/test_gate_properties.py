@@ -292,7 +292,12 @@ def test_whatever_is_allowed_runs_and_agrees_with_the_original(
     original = connection.execute(sql).fetchall()
     width = len(decision.plan.outputs)
     rewritten = [row[:width] for row in connection.execute(decision.plan.sql).fetchall()]
-    assert sorted(rewritten, key=repr) == sorted(original, key=repr)
+    assert sorted(map(_rounded, rewritten), key=repr) == sorted(map(_rounded, original), key=repr)
+
+
+def _rounded(row: tuple[object, ...]) -> tuple[object, ...]:
+    """Floats to 9 significant digits: STDDEV over a join sums in an order that is not fixed."""
+    return tuple(float(f"{value:.9g}") if isinstance(value, float) else value for value in row)
 
 
 JOIN_ITEMS = [

@@ -2331,7 +2331,6 @@ FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id";
 
-
 -- title: having on a group key moves into where
 SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING district <> 'Daxing' ORDER BY district;
 SELECT
@@ -2367,10 +2366,8 @@ SELECT sex, AVG(age) AS a FROM residents WHERE district IS NOT NULL GROUP BY sex
 SELECT
   "residents"."sex" AS "sex",
   AVG("residents"."age") AS "a",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_1"
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_1"
 FROM "residents"
 WHERE
   (
@@ -2389,7 +2386,7 @@ SELECT r.district, COUNT(*) AS n FROM residents AS r JOIN visits AS v ON r.resid
 SELECT
   "residents"."district" AS "district",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -2541,12 +2538,10 @@ FROM (
     "visits"."clinic" AS "clinic",
     COUNT(DISTINCT "residents"."resident_id") AS "people",
     SUM("visits"."cost") AS "cost",
-    LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
     LEAST(
-      COUNT(
-        DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-      ),
-      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
     ) AS "__units_2"
   FROM "residents"
   JOIN "visits"
@@ -2664,7 +2659,7 @@ SELECT
 FROM (
   SELECT
     COUNT(*) AS "count",
-    COUNT(DISTINCT "visits"."resident_id") AS "__units"
+    COUNT(DISTINCT "visits"."__unit") AS "__units"
   FROM "visits"
 ) AS "__b";
 
@@ -2681,7 +2676,7 @@ FROM (
   FROM (
     SELECT
       COUNT(*) AS "n",
-      COUNT(DISTINCT "residents"."resident_id") AS "__units"
+      COUNT(DISTINCT "residents"."__unit") AS "__units"
     FROM "residents"
   ) AS "__b"
   UNION ALL
@@ -2691,7 +2686,7 @@ FROM (
   FROM (
     SELECT
       COUNT(*) AS "count",
-      COUNT(DISTINCT "residents"."resident_id") AS "__units"
+      COUNT(DISTINCT "residents"."__unit") AS "__units"
     FROM "residents"
     WHERE
       "residents"."sex" = 'F'
@@ -2704,7 +2699,7 @@ SELECT
 FROM (
   SELECT
     COUNT(*) AS "count",
-    LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+    LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
   FROM "residents"
   JOIN "visits"
     ON "residents"."resident_id" = "visits"."resident_id"
@@ -2741,7 +2736,7 @@ FROM (
     SELECT
       "visits"."clinic" AS "clinic",
       COUNT(*) AS "count",
-      COUNT(DISTINCT "visits"."resident_id") AS "__units"
+      COUNT(DISTINCT "visits"."__unit") AS "__units"
     FROM "visits"
     WHERE
       NOT "visits"."clinic" IS NULL
@@ -2862,4 +2857,3 @@ FROM (
   GROUP BY
     "residents"."district"
 ) AS "__b";
-
