@@ -231,6 +231,15 @@ def _assert_units_match_brute_force(
     for clause in ("group", "order", "limit"):
         raw.set(clause, None)
     contributing = _contributing(grants)
+    left_joined = {
+        (join.this.alias or join.this.name).lower()
+        for join in tree.args.get("joins") or []
+        if str(join.args.get("side") or "").upper() == "LEFT"
+    }
+    # A left-joined table no row of a group matched does not count (unless every counted table is one).
+    optional = [qualifier in left_joined for qualifier in contributing]
+    if all(optional):
+        optional = [False] * len(contributing)
     units = [
         exp.column(grants[qualifier].privacy_unit, table=qualifier, quoted=True) for qualifier in contributing
     ]
@@ -245,13 +254,18 @@ def _assert_units_match_brute_force(
         sets = groups[row[: len(keys)]]
         row_units = row[len(keys) : len(keys) + tables]
         for table, unit in enumerate(row_units):
-            sets[0][table].add(unit)
+            if unit is not None:  # an unmatched row of a left-joined table carries none of its units
+                sets[0][table].add(unit)
         for index, value in enumerate(row[len(keys) + tables :]):
             if value is not None:
                 for table, unit in enumerate(row_units):
-                    sets[index + 1][table].add(unit)
+                    if unit is not None:
+                        sets[index + 1][table].add(unit)
     expected = {
-        key: tuple(min(len(units) for units in per_table) for per_table in sets)
+        key: tuple(
+            min(len(units) for units, skip in zip(per_table, optional, strict=True) if not (skip and not units))
+            for per_table in sets
+        )
         for key, sets in groups.items()
     }
     actual = [tuple(row[width:]) for row in rows]

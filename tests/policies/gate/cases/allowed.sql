@@ -2857,3 +2857,170 @@ FROM (
   GROUP BY
     "residents"."district"
 ) AS "__b";
+
+-- title: left join of visits keeps residents without visits
+-- rows_per_unit: many
+SELECT r.district, COUNT(*) AS n, SUM(v.cost) AS cost, COUNT(DISTINCT r.resident_id) AS people FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "residents"."resident_id") AS "people",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+  LEAST(
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    NULLIF(
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END),
+      0
+    )
+  ) AS "__units_2"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: left join counts residents without any visit
+SELECT r.sex, COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id WHERE v.clinic IS NULL GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "visits"."clinic" IS NULL
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: left join grouped by a column of the joined table
+SELECT v.clinic, COUNT(*) AS n, AVG(r.income) AS income FROM residents AS r LEFT OUTER JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  AVG("residents"."income") AS "income",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
+    ),
+    NULLIF(
+      COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END),
+      0
+    )
+  ) AS "__units_2"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";
+
+-- title: left join of a reference table does not count
+SELECT d.census_year, COUNT(*) AS n, SUM(v.cost) AS cost FROM visits AS v LEFT JOIN districts AS d ON v.district = d.district GROUP BY d.census_year ORDER BY d.census_year;
+SELECT
+  "districts"."census_year" AS "census_year",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "visits"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END) AS "__units_2"
+FROM "visits"
+LEFT JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "districts"."census_year"
+ORDER BY
+  "districts"."census_year";
+
+-- title: reference table left joined to a protected table
+SELECT d.district, COUNT(*) AS n, SUM(v.cost) AS cost FROM districts AS d LEFT JOIN visits AS v ON d.district = v.district GROUP BY d.district ORDER BY d.district;
+SELECT
+  "districts"."district" AS "district",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "visits"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END) AS "__units_2"
+FROM "districts"
+LEFT JOIN "visits"
+  ON "districts"."district" = "visits"."district"
+GROUP BY
+  "districts"."district"
+ORDER BY
+  "districts"."district";
+
+-- title: left join then inner join
+-- rows_per_unit: many
+SELECT r.sex, COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id JOIN districts AS d ON v.district = d.district GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: left join inside an aggregating cte
+WITH a AS (SELECT r.district, SUM(v.cost) AS cost FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district) SELECT district, cost FROM a WHERE district IS NOT NULL ORDER BY district;
+SELECT
+  "__q"."district" AS "district",
+  "__q"."cost" AS "cost",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    SUM("visits"."cost") AS "cost",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+    LEAST(
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+      NULLIF(
+        COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END),
+        0
+      )
+    ) AS "__units_1"
+  FROM "residents"
+  LEFT JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+  WHERE
+    NOT "residents"."district" IS NULL
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "district";
+
+-- title: left join in a union branch
+SELECT COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id UNION ALL SELECT COUNT(*) FROM residents;
+SELECT
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "n",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+  FROM "residents"
+  LEFT JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+) AS "__b";

@@ -997,10 +997,6 @@ SELECT CASE WHEN sex = 1 THEN 'a' ELSE 'b' END AS k, COUNT(*) FROM residents GRO
 -- expect: literal_type_mismatch
 SELECT COUNT(*) FROM 居民 WHERE 区 = 3;
 
--- title: left join
--- expect: construct_not_allowed
-SELECT COUNT(*) FROM residents r LEFT JOIN visits v ON r.resident_id = v.resident_id;
-
 -- title: right outer join
 -- expect: construct_not_allowed
 SELECT COUNT(*) FROM residents r RIGHT OUTER JOIN visits v ON r.resident_id = v.resident_id;
@@ -1537,3 +1533,39 @@ WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELE
 -- title: named window over grouped data
 -- expect: construct_not_allowed
 SELECT district, COUNT(*) AS n FROM residents GROUP BY district WINDOW w AS (ORDER BY district);
+
+-- title: right join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r RIGHT JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: full outer join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r FULL OUTER JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: left join on a condition that is not an equality
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id AND v.cost > 100;
+
+-- title: left join using
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents LEFT JOIN visits USING (resident_id);
+
+-- title: left join on a group column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v ON r.district = v.district;
+
+-- title: left join without on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v;
+
+-- title: left anti join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r ANTI JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: hidden column of a left joined table
+-- expect: hidden_column
+SELECT r.district, COUNT(v.diagnosis) FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district;
+
+-- title: natural left join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents NATURAL LEFT JOIN visits;
