@@ -263,7 +263,7 @@ def _assert_units_match_brute_force(
                         sets[index + 1][table].add(unit)
     expected = {
         key: tuple(
-            min(len(units) for units, skip in zip(per_table, optional, strict=True) if not (skip and not units))
+            min(len(units) for units, skip in zip(per_table, optional, strict=True) if units or not skip)
             for per_table in sets
         )
         for key, sets in groups.items()
