@@ -123,7 +123,8 @@ TEMPLATES = [
     "SELECT string_agg(name, {s}) FROM residents",
     "SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND r.resident_id = {s}",
     "SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = {s} WHERE v.diagnosis = {s}",
-    "SELECT COUNT(*) FROM residents r RIGHT JOIN visits v ON r.resident_id = v.resident_id WHERE v.kind = {s}",
+    "SELECT COUNT(*) FROM residents r RIGHT JOIN visits v ON r.resident_id = v.resident_id "
+    "WHERE v.kind = {s}",
     "SELECT v.diagnosis, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id "
     "WHERE v.clinic = {s} GROUP BY v.diagnosis",
     "SELECT COUNT(*) FROM residents WHERE district = {s} HAVING MAX(income) > {s}",
