@@ -97,6 +97,8 @@ def _check(sql: str, ctx: GateContext) -> Decision:
     if parsed.tree is None:
         return _refuse(reasons)
     if lineage.layered(parsed.tree):
+        if ctx.mode != "sdc":  # the dp layer measures one aggregate query; a union would be several
+            reasons.append(lineage.not_in_mode(ctx.mode, parsed.tree, parsed.source))
         plan, found = lineage.check(parsed.tree, parsed.source, partial(core, ctx=ctx, source=parsed.source))
     elif isinstance(parsed.tree, exp.Select):
         plan, found = core(parsed.tree, ctx, parsed.source)

@@ -107,6 +107,15 @@ def check(tree: exp.Query, source: Source, core: Core) -> tuple[Plan | None, lis
     return Plan(sql, built.tables, built.outputs, UNITS, dict(built.used)), []
 
 
+def not_in_mode(mode: str, tree: exp.Query, source: Source) -> Reason:
+    """Layered queries are read for sdc only: in dp mode each core would be its own measurement."""
+    union = isinstance(tree, exp.SetOperation)
+    construct = f"{'UNION' if union else 'query over an aggregate query'} in {mode} mode"
+    position = source.keyword("UNION") if union else source.position(tree)
+    hint = f"In {mode} mode, write one aggregate query (filter group keys in WHERE)."
+    return reason(ReasonCode.construct_not_allowed, construct, position, hint)
+
+
 def cores(tree: exp.Query, source: Source, core: Core) -> tuple[tuple[exp.Select, tuple[int, ...]], ...]:
     """The cores an allowed layered query reads, as checked, with the output mapping (for tests)."""
     built, _ = _Reader(source, core).read(tree, {}, ())
