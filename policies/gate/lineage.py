@@ -50,7 +50,6 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-import sqlglot
 from sqlglot import exp
 
 from policies.gate.nodes import disallowed, has_aggregate
@@ -81,7 +80,7 @@ class Built:
     """A checked layer: its query (outputs, then `__units`, then companions), what the outputs are,
     and each core it reads with the core output behind each of this layer's outputs."""
 
-    query: exp.Query
+    query: str  # the layer's SQL, as the workspace runs it
     outputs: tuple[OutputColumn, ...]
     companions: tuple[str, ...]
     tables: tuple[str, ...]
@@ -103,8 +102,7 @@ def check(tree: exp.Query, source: Source, core: Core) -> tuple[Plan | None, lis
     built, reasons = _Reader(source, core).read(tree, {}, ())
     if reasons or built is None:
         return None, reasons
-    sql = built.query.sql(dialect=DIALECT, identify=True, comments=False)
-    return Plan(sql, built.tables, built.outputs, UNITS, dict(built.used)), []
+    return Plan(built.query, built.tables, built.outputs, UNITS, dict(built.used)), []
 
 
 def not_in_mode(mode: str, tree: exp.Query, source: Source) -> Reason:
@@ -167,8 +165,29 @@ def _placeholder(index: int) -> exp.Column:
     return exp.column(f"{_POSITION}{index}")
 
 
-def _subquery(query: exp.Query, alias: str) -> exp.Subquery:
-    return exp.Subquery(this=query, alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True)))
+def _inner(index: int, alias: str) -> exp.Table:
+    """A stand-in for a layer's SQL in FROM, replaced by `render` (its text is generated once only)."""
+    return exp.table_(f"__inner_{index}__", quoted=True, alias=exp.to_identifier(alias, quoted=True))
+
+
+def render(query: exp.Query, inners: list[str]) -> str:
+    """`query` as SQL with each stand-in replaced by its layer's SQL in parentheses. The names are the
+    gate's own: output names may not start with `__`, so none can equal a stand-in."""
+    text = query.sql(dialect=DIALECT, identify=True, comments=False)
+    for index, sql in enumerate(inners):
+        text = text.replace(f'"__inner_{index}__"', f"({sql})", 1)
+    return text
+
+
+def companions_of(outputs: tuple[OutputColumn, ...]) -> tuple[str, ...]:
+    """`__units`, then every companion an output names, once each."""
+    names = [UNITS]
+    for output in outputs:
+        for field in _companion_fields():
+            value = getattr(output, field)
+            if isinstance(value, str) and value not in names:
+                names.append(value)
+    return tuple(names)
 
 
 def _companion_fields() -> tuple[str, ...]:
@@ -247,13 +266,11 @@ class _Reader:
         reasons.extend(found)
         if reasons or plan is None:
             return None, reasons
-        query = sqlglot.parse_one(plan.sql, read=DIALECT)
-        names = [item.alias_or_name for item in query.expressions]
         mapping = tuple(range(len(plan.outputs)))
         built = Built(
-            query,
+            plan.sql,
             plan.outputs,
-            tuple(names[len(plan.outputs) :]),
+            companions_of(plan.outputs),
             plan.tables,
             plan.columns_used,
             ((tree, mapping),),
@@ -385,7 +402,7 @@ class _Reader:
             for name, index in items
         ]
         selected += [exp.column(name, "__q", quoted=True).as_(name, quoted=True) for name in companions]
-        query = exp.select(*selected).from_(_subquery(source.query, "__q"))
+        query = exp.select(*selected).from_(_inner(0, "__q"))
         order = self._order(select, [name for name, _ in items], qualifiers, names, source, reasons)
         if reasons:
             return None, reasons
@@ -395,7 +412,8 @@ class _Reader:
             query = query.limit(select.args["limit"].expression.copy())
         cores = tuple((core, tuple(mapping[index] for _, index in items)) for core, mapping in source.cores)
         limited = select.args.get("limit") is not None or source.limited
-        built = Built(query, tuple(outputs), tuple(companions), source.tables, source.used, cores, limited)
+        sql = render(query, [source.query])
+        built = Built(sql, tuple(outputs), tuple(companions), source.tables, source.used, cores, limited)
         return built, []
 
     def _reference(

@@ -44,7 +44,7 @@ _COMPARE_HINT = (
 def combine(
     reader: _Reader, node: exp.SetOperation, env: Env, pushed: tuple[exp.Expr, ...]
 ) -> tuple[Built | None, list[Reason]]:
-    from policies.gate.lineage import UNITS, Built, _companion_fields, _subquery
+    from policies.gate.lineage import UNITS, Built, _companion_fields, _inner, render
 
     reasons: list[Reason] = []
     if isinstance(node, exp.Intersect | exp.Except):
@@ -118,7 +118,7 @@ def combine(
         for columns in per_branch:
             columns.append(name)
     wrapped = []
-    for built, columns in zip((left, right), per_branch, strict=True):
+    for number, (built, columns) in enumerate(zip((left, right), per_branch, strict=True)):
         selected = [
             exp.column(output.name, "__b", quoted=True).as_(union.name, quoted=True)
             for output, union in zip(built.outputs, outputs, strict=True)
@@ -127,7 +127,7 @@ def combine(
             exp.column(column, "__b", quoted=True).as_(name, quoted=True)
             for column, name in zip(columns, union_companions, strict=True)
         ]
-        wrapped.append(exp.select(*selected).from_(_subquery(built.query, "__b")))
+        wrapped.append(exp.select(*selected).from_(_inner(number, "__b")))
     kind = exp.Union(this=wrapped[0], expression=wrapped[1], distinct=bool(node.args.get("distinct")))
     names = [output.name for output in outputs]
     order = node.args.get("order")
@@ -159,7 +159,7 @@ def combine(
         for table, columns in built.used.items():
             used.setdefault(table, set()).update(columns)
     built = Built(
-        kind,
+        render(kind, [left.query, right.query]),
         tuple(outputs),
         tuple(union_companions),
         tuple(dict.fromkeys(left.tables + right.tables)),
