@@ -403,7 +403,7 @@ class _Reader:
         ]
         selected += [exp.column(name, "__q", quoted=True).as_(name, quoted=True) for name in companions]
         query = exp.select(*selected).from_(_inner(0, "__q"))
-        order = self._order(select, [name for name, _ in items], qualifiers, names, source, reasons)
+        order = self._order(select, items, qualifiers, names, reasons)
         if reasons:
             return None, reasons
         if order:
@@ -493,12 +493,12 @@ class _Reader:
     def _order(
         self,
         select: exp.Select,
-        outputs: list[str],
+        items: list[tuple[str, int]],
         qualifiers: frozenset[str],
         names: list[str],
-        source: Built,
         reasons: list[Reason],
     ) -> list[exp.Ordered]:
+        outputs = [name for name, _ in items]
         clause = select.args.get("order")
         ordered: list[exp.Ordered] = []
         for key in clause.expressions if clause is not None else []:
@@ -509,11 +509,14 @@ class _Reader:
                 copy.set("this", exp.column(outputs[lowered.index(node.name.lower())], quoted=True))
             else:
                 index = self._reference(node, qualifiers, names, None)
-                if index is None or not isinstance(key, exp.Ordered) or key.args.get("with_fill"):
+                chosen = [name for name, selected in items if selected == index]
+                if not chosen or not isinstance(key, exp.Ordered) or key.args.get("with_fill"):
+                    # Only selected outputs: ordering by a cell the release leaves out would rank
+                    # values no threshold ever looked at.
                     hint = "Order by an output name of the query."
                     reasons.append(self.refuse("ORDER BY expression", node, hint))
                     continue
-                copy.set("this", exp.column(source.outputs[index].name, "__q", quoted=True))
+                copy.set("this", exp.column(chosen[0], quoted=True))
             ordered.append(copy)
         return ordered
 

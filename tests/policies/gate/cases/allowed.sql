@@ -3024,3 +3024,24 @@ FROM (
     COUNT(*) AS "__units"
   FROM "residents"
 ) AS "__b";
+
+-- title: outer order by a source name it selects under another name
+SELECT d AS k, s AS total FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY t.s DESC, k;
+SELECT
+  "__q"."d" AS "k",
+  "__q"."s" AS "total",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "d",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "total" DESC,
+  "k";

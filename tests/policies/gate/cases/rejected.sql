@@ -1569,3 +1569,7 @@ SELECT r.district, COUNT(v.diagnosis) FROM residents AS r LEFT JOIN visits AS v 
 -- title: natural left join
 -- expect: construct_not_allowed
 SELECT COUNT(*) FROM residents NATURAL LEFT JOIN visits;
+
+-- title: order by an aggregate output the outer query leaves out
+-- expect: construct_not_allowed
+SELECT d FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY s;
