@@ -319,7 +319,13 @@ class _Reader:
         aliases = {item.alias.lower(): item.this for item in tree.expressions if isinstance(item, exp.Alias)}
         group = tree.args.get("group")
         written = group.expressions if group else []
-        keys = {key.name.lower() for key in written if isinstance(key, exp.Column)}
+        keys = {(key.table.lower(), key.name.lower()) for key in written if isinstance(key, exp.Column)}
+
+        def grouped(column: exp.Column) -> bool:
+            """The column is a bare GROUP BY key (a qualifier on either side must agree)."""
+            table = column.table.lower()
+            return any(name == column.name.lower() and table in ("", by, by or table) for by, name in keys)
+
         refused = False
 
         def swap(node: exp.Expr) -> exp.Expr:
@@ -333,7 +339,7 @@ class _Reader:
                     refused = True
                     reasons.append(self.refuse("HAVING on an aggregate", node, _AGGREGATE_FILTER_HINT))
                 return value.copy()
-            if name not in keys and name not in aliases:
+            if not grouped(node) and (node.table or name not in aliases):
                 refused = True
                 hint = "HAVING may test GROUP BY keys only."
                 reasons.append(self.refuse("HAVING on a column outside GROUP BY", node, hint))

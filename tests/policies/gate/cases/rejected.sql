@@ -1573,3 +1573,7 @@ SELECT COUNT(*) FROM residents NATURAL LEFT JOIN visits;
 -- title: order by an aggregate output the outer query leaves out
 -- expect: construct_not_allowed
 SELECT d FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY s;
+
+-- title: having on a same-named column of the other joined table
+-- expect: construct_not_allowed
+SELECT r.district, COUNT(*) AS n FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district HAVING v.district = 'Haidian';
