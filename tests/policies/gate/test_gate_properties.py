@@ -128,6 +128,17 @@ TEMPLATES = [
     "SELECT v.diagnosis, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id "
     "WHERE v.clinic = {s} GROUP BY v.diagnosis",
     "SELECT COUNT(*) FROM residents WHERE district = {s} HAVING MAX(income) > {s}",
+    # over aggregate queries: HAVING, aggregating CTEs and derived tables, set operations
+    "SELECT district, SUM(income) AS s FROM residents GROUP BY district HAVING SUM(income) > {s}",
+    "SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING sex = {s}",
+    "WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) "
+    "SELECT * FROM a WHERE n = {s}",
+    "WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT {s} AS k FROM a",
+    "SELECT * FROM (SELECT name, COUNT(*) AS n FROM residents WHERE name = {s} GROUP BY name) AS t",
+    "SELECT district, COUNT(*) FROM residents GROUP BY district "
+    "UNION ALL SELECT {s}, COUNT(*) FROM residents",
+    "SELECT COUNT(*) AS n FROM residents WHERE district = {s} INTERSECT SELECT COUNT(*) FROM visits",
+    "SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM visits WHERE diagnosis = {s}",
 ]
 
 
