@@ -10,13 +10,19 @@ from fastapi.staticfiles import StaticFiles
 
 from sandbox.console.web import HERE, environment
 
+PREFIX = "/console"
 
-def router() -> APIRouter:
+
+def page_routers() -> list[APIRouter]:
     from sandbox.console.pages import account, admin, datasets, jobs, reviews, scenarios
 
-    r = APIRouter(prefix="/console", include_in_schema=False)
-    for module in (account, reviews, jobs, scenarios, datasets, admin):
-        r.include_router(module.router)
+    return [m.router for m in (account, reviews, jobs, scenarios, datasets, admin)]
+
+
+def router() -> APIRouter:
+    r = APIRouter(prefix=PREFIX, include_in_schema=False)
+    for pages in page_routers():
+        r.include_router(pages)
     return r
 
 

@@ -97,9 +97,17 @@ def hidden_csrf(html: str) -> str:
 
 
 def console_client(stack: Any, who: str) -> httpx.Client:
-    """An httpx client signed in to the console through the real sign-in form (cookies kept)."""
-    c = httpx.Client(base_url=stack.url, timeout=60)
+    """An httpx client signed in to the console through the real sign-in form (cookies kept); the
+    stack fixture closes it with its own clients."""
+    c = anonymous(stack)
     page = c.get("/console/signin")
     r = c.post("/console/signin", data={"token": token_of(stack, who), "csrf": hidden_csrf(page.text)})
     assert r.status_code == 303, r.text
+    return c
+
+
+def anonymous(stack: Any) -> httpx.Client:
+    """A cookie-keeping client without a token, closed by the stack fixture."""
+    c = httpx.Client(base_url=stack.url, timeout=60)
+    stack.clients[f"console-{len(stack.clients)}"] = c
     return c
