@@ -1,0 +1,120 @@
+"""Console pieces as plain functions: working days, SQL highlighting, SVG charts, catalogues, sessions."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from policies import bundles
+from policies.levels import Classification
+from sandbox import review
+from sandbox.auth import Role, add_user
+from sandbox.catalog.models import ConsoleSession
+from sandbox.console import charts, highlight, i18n, sessions
+from sandbox.jobs import JobState
+from sandbox.runtime import Runtime
+from sandbox.settings import Settings
+
+TEMPLATES = Path(highlight.__file__).parent / "templates"
+
+
+def test_doctests_run() -> None:
+    for module in (highlight, review):
+        assert doctest.testmod(module).failed == 0
+
+
+@pytest.mark.parametrize(
+    ("start", "days", "due"),
+    [
+        (datetime(2026, 12, 1, 9), 10, datetime(2026, 12, 15, 9)),  # Tuesday: two full weeks
+        (datetime(2026, 12, 4, 17), 1, datetime(2026, 12, 7, 17)),  # Friday -> Monday
+        (datetime(2026, 12, 5, 10), 1, datetime(2026, 12, 8, 10)),  # Saturday counts from Monday
+        (datetime(2026, 12, 6, 10), 10, datetime(2026, 12, 21, 10)),  # Sunday
+        (datetime(2026, 12, 3, 8), 5, datetime(2026, 12, 10, 8)),  # Thursday, over one weekend
+    ],
+)
+def test_review_due_dates_count_working_days_only(start: datetime, days: int, due: datetime) -> None:
+    assert review.working_days_after(start, days) == due
+    assert due.weekday() < 5
+
+
+def test_highlight_marks_the_construct_of_each_reason_and_escapes_text() -> None:
+    sql = "SELECT name,\n  COUNT(*) FROM t WHERE x = '<script>'"
+    html = str(highlight.render(sql, [{"line": 1, "column": 8}, None, {"line": 2, "column": 3}]))
+    assert '<span class="i mark" id="r0" data-reason="0">name</span>' in html
+    assert '<span class="f mark" id="r2" data-reason="2">COUNT</span>' in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert html.count('<td class="ln">') == 2
+    assert highlight.offset_of(sql, 2, 3) == sql.index("COUNT")
+
+
+def test_highlight_shows_untokenizable_text_plainly() -> None:
+    html = str(highlight.render("SELECT 'unterminated"))
+    assert "unterminated" in html and "mark" not in html
+
+
+def test_bar_chart_draws_released_values_and_skips_suppressed_rows() -> None:
+    columns = ["district", "n", "suppressed"]
+    rows = [["南山区", 120, False], [None, None, True], ["<b>", 30, False]]
+    svg = str(charts.bar_chart(columns, rows))
+    assert svg.startswith("<svg") and svg.count('class="bar"') == 2
+    assert "南山区" in svg and "&lt;b&gt;" in svg and "<b>" not in svg
+    assert charts.bar_chart(["n"], [[1], [2]]) is None  # no labels
+    assert charts.bar_chart(["d", "n"], [["a", None]]) is None  # nothing released
+
+
+def test_budget_chart_accumulates_spends_against_the_budget() -> None:
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    svg = str(charts.budget_chart([(t0, 0.25), (t0 + timedelta(hours=1), 0.5)], 1.0))
+    assert "ε 0.75" in svg and 'class="budget"' in svg
+    assert charts.budget_chart([], 1.0) is None
+
+
+def test_both_catalogues_have_every_key_the_templates_use() -> None:
+    zh, en = i18n.catalogue("zh"), i18n.catalogue("en")
+    assert set(zh) == set(en)
+    used: set[str] = set()
+    for path in TEMPLATES.glob("*.html"):
+        used |= set(re.findall(r"t\('([a-z_]+\.[a-z_]+)'", path.read_text(encoding="utf-8")))
+    used |= {f"state.{s.value}" for s in JobState} | {f"role.{r.value}" for r in Role}
+    used |= {f"class.{c.value}" for c in Classification}
+    missing = sorted(k for k in used if k not in zh)
+    assert not missing, missing
+    assert i18n.translator("en")("home.welcome", name="x") == "Welcome, x"
+    assert i18n.pick("fr") == "zh"
+
+
+def test_bundle_reviewers_default_to_one_and_core_needs_two() -> None:
+    old = "general: {k: 10}\nimportant: {k: 20}\ncore: {k: 50, modes: [sdc]}"
+    assert {p.reviewers for p in bundles.parse(old).levels.values()} == {1}
+    shipped = bundles.parse(bundles.default_text())
+    assert shipped.for_level(Classification.core).reviewers == 2
+    assert shipped.strictest([Classification.general, Classification.core]).reviewers == 2
+    with pytest.raises(ValueError, match="reviewers"):
+        bundles.parse(old.replace("core: {k: 50", "core: {reviewers: 0, k: 50"))
+
+
+def test_an_expired_or_signed_out_session_is_no_session(settings: Settings) -> None:
+    rt = Runtime(settings)
+    try:
+        with rt.catalog.session() as s:
+            _, token = add_user(s, "rev", [Role.reviewer])
+        cookie, viewer = sessions.sign_in(rt, token)
+        found = sessions.lookup(rt, cookie)
+        assert found is not None and (found.user.id, found.csrf) == (viewer.user.id, viewer.csrf)
+        assert sessions.lookup(rt, cookie + "x") is None and sessions.lookup(rt, None) is None
+        with rt.catalog.session() as s:
+            stored = s.get(ConsoleSession, sessions._hash(cookie))
+            assert stored is not None and cookie not in (stored.id_hash, stored.csrf)
+            s.execute(update(ConsoleSession).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        assert sessions.lookup(rt, cookie) is None
+        cookie2, viewer2 = sessions.sign_in(rt, token)
+        sessions.sign_out(rt, cookie2, viewer2)
+        assert sessions.lookup(rt, cookie2) is None
+    finally:
+        rt.close()
