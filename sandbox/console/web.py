@@ -7,9 +7,12 @@ services' own. A `SandboxError` becomes an HTML page with our message (never a J
 from __future__ import annotations
 
 import hmac
+import importlib
+import importlib.util
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
@@ -137,3 +140,9 @@ def see_other(path: str) -> RedirectResponse:
 
 def is_(viewer: Viewer, *roles: Role) -> bool:
     return has_role(viewer.user, *roles)
+
+
+def optional(module: str) -> ModuleType | None:
+    """A service module another workstream adds (`sandbox.preview`, `sandbox.dryrun`), if present;
+    the page shows its section only then."""
+    return importlib.import_module(module) if importlib.util.find_spec(module) is not None else None

@@ -15,7 +15,7 @@ from sandbox.api.datasets import _from_upload
 from sandbox.api.deps import RuntimeDep
 from sandbox.api.schemas import ColumnChange, ColumnsIn, DatasetIn
 from sandbox.auth import Role
-from sandbox.console.web import ConsoleRoute, FormViewerDep, ViewerDep, is_, render, see_other
+from sandbox.console.web import ConsoleRoute, FormViewerDep, ViewerDep, is_, optional, render, see_other
 from sandbox.errors import ErrorCode, SandboxError
 
 router = APIRouter(route_class=ConsoleRoute)
@@ -88,6 +88,15 @@ def dataset_page(request: Request, rt: RuntimeDep, viewer: ViewerDep, dataset_id
         levels=[lv.value for lv in ColumnLevel],
         quality=getattr(ds, "quality", None),
     )
+
+
+@router.get("/datasets/{dataset_id}/preview")
+def synthetic_preview(request: Request, rt: RuntimeDep, viewer: ViewerDep, dataset_id: str) -> Response:
+    """Synthetic rows from `sandbox.preview` (the service behind `GET /v1/datasets/{id}/preview`)."""
+    ds = datasets.get(rt, viewer.user, dataset_id)
+    service = optional("sandbox.preview")
+    shown = service.preview(rt, viewer.user, dataset_id, 20) if service is not None else None
+    return render(request, "preview.html", viewer, ds=ds, preview=shown)
 
 
 @router.post("/datasets/{dataset_id}/columns")

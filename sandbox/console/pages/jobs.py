@@ -19,6 +19,7 @@ from sandbox.console.web import (
     ViewerDep,
     is_,
     lang_of,
+    optional,
     render,
     see_other,
 )
@@ -75,6 +76,7 @@ def _editor(
     sql: str = "",
     mode: str = "sdc",
     reasons: list[dict[str, object]] | None = None,
+    dry: dict[str, object] | None = None,
     error: str = "",
     status: int = 200,
 ) -> Response:
@@ -95,6 +97,8 @@ def _editor(
         sql=sql,
         mode=mode,
         reasons=reasons,
+        dry=dry,
+        can_dry_run=optional("sandbox.dryrun") is not None,
         error=error,
     )
 
@@ -112,14 +116,25 @@ def submit(
     scenario_id: Annotated[str, Form()] = "",
     sql: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "sdc",
+    action: Annotated[str, Form()] = "submit",
 ) -> Response:
-    """Submit through `jobs.submit`; a refusal shows every gate reason inline, at its position."""
+    """Submit through `jobs.submit` (or dry-run over synthetic data through `sandbox.dryrun` where it
+    exists); a refusal shows every gate reason inline, at its position."""
     again = {"scenario_id": scenario_id, "sql": sql, "mode": mode}
     try:
         body = JobIn(scenario_id=scenario_id, sql=sql, mode=mode)  # type: ignore[arg-type]
     except ValidationError:
         t = translator(lang_of(request))
         return _editor(request, rt, viewer, **again, error=t("editor.invalid"), status=422)
+    dryrun = optional("sandbox.dryrun") if action == "dry_run" else None
+    if dryrun is not None:
+        try:
+            dry = dryrun.dry_run(rt, viewer.user, body)
+        except SandboxError as e:
+            if e.code == ErrorCode.gate_rejected:
+                return _editor(request, rt, viewer, **again, reasons=e.detail["reasons"], status=422)
+            return _editor(request, rt, viewer, **again, error=e.message, status=e.status)
+        return _editor(request, rt, viewer, **again, dry=dry)
     try:
         submitted = jobs.submit(rt, viewer.user, body)
     except SandboxError as e:

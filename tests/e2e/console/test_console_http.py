@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from console_support import (
+    GROUPED_SQL,
     SECRET_NAME,
     anonymous,
     console_client,
@@ -16,6 +17,7 @@ from console_support import (
 from fastapi.routing import APIRoute
 
 from sandbox.console import PREFIX, page_routers
+from sandbox.console.web import optional
 
 
 def test_a_form_post_without_the_csrf_token_is_refused(stack: object) -> None:
@@ -187,3 +189,31 @@ def test_an_appeal_returns_a_rejected_job_to_the_queue_with_the_note(stack: obje
     # after the appeal a fresh approval releases it
     r = stack["reviewer"].post(f"/v1/reviews/{job['id']}", json={"decision": "approve", "reason": "ok now"})  # type: ignore[index]
     assert r.json()["job_state"] == "released"
+
+
+def test_synthetic_preview_and_dry_run_show_only_where_their_services_exist(stack: object) -> None:
+    """`sandbox.preview` and `sandbox.dryrun` come from another workstream: without them the pages say so
+    (and offer no dry-run button); with them the console shows their synthetic results."""
+    sc, ds = setup_scenario(stack)
+    c = console_client(stack, "operator")
+    page = c.get(f"/console/datasets/{ds['id']}/preview")
+    assert page.status_code == 200 and SECRET_NAME not in page.text
+    editor = c.get("/console/editor").text
+    if optional("sandbox.preview") is None:
+        assert 'id="no-preview"' in page.text
+    else:
+        assert 'id="synthetic"' in page.text
+    if optional("sandbox.dryrun") is None:
+        assert 'id="dry-run"' not in editor
+    else:
+        r = c.post(
+            "/console/editor",
+            data={
+                "csrf": hidden_csrf(editor),
+                "scenario_id": sc["id"],
+                "sql": GROUPED_SQL,
+                "action": "dry_run",
+            },
+        )
+        assert r.status_code == 200 and 'id="dry"' in r.text
+        assert stack["operator"].get("/v1/jobs").json()["items"] == []  # type: ignore[index]
