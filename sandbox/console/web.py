@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import ValidationError
@@ -94,6 +94,8 @@ class ConsoleRoute(APIRoute):
             except NeedsSignIn:
                 return RedirectResponse(f"{sessions.PATH}/signin", status_code=303)
             except SandboxError as e:
+                if "application/json" in request.headers.get("accept", ""):  # the console's own scripts
+                    return JSONResponse(e.body(), status_code=e.status)
                 return error_page(request, e.code, e.message, e.status)
             except (RequestValidationError, ValidationError) as e:
                 errors = e.errors()

@@ -47,7 +47,8 @@ async def upload(
     encoding: Annotated[str, Form()] = "",
 ) -> Response:
     """The session-authenticated twin of `POST /v1/datasets` (same helper and service). The page's
-    script asks for JSON so it can show upload progress and then go to the new dataset."""
+    script asks for JSON (errors too, see `ConsoleRoute`) so it can show upload progress and then go
+    to the new dataset."""
     wants_json = "application/json" in request.headers.get("accept", "")
     try:
         meta = DatasetIn(
@@ -57,18 +58,13 @@ async def upload(
             classification=classification,  # type: ignore[arg-type]
             encoding=encoding or None,
         )
-        out = await run_in_threadpool(
-            _from_upload, rt, viewer.user, file, lambda path: datasets.register(rt, viewer.user, meta, path)
-        )
     except ValidationError:
-        e = SandboxError(ErrorCode.invalid_request, reason="check name, privacy unit and classification")
-        if not wants_json:
-            raise e from None
-        return JSONResponse(e.body(), status_code=e.status)
-    except SandboxError as e:
-        if not wants_json:
-            raise
-        return JSONResponse(e.body(), status_code=e.status)
+        raise SandboxError(
+            ErrorCode.invalid_request, reason="check name, privacy unit and classification"
+        ) from None
+    out = await run_in_threadpool(
+        _from_upload, rt, viewer.user, file, lambda path: datasets.register(rt, viewer.user, meta, path)
+    )
     url = f"/console/datasets/{out.id}"
     return JSONResponse({"id": out.id, "url": url}, status_code=201) if wants_json else see_other(url)
 

@@ -51,6 +51,9 @@ def signed_in(browser: Browser, stack: object, who: str, lang: str = "zh") -> Pa
 
 def test_reviewer_approves_and_operator_downloads_the_release(browser: Browser, stack: object) -> None:
     sc, _ = setup_scenario(stack)
+    earlier = pending_job(stack, sc["id"], "SELECT sex, COUNT(*) AS n FROM residents GROUP BY sex")
+    r = stack["opreviewer"].post(f"/v1/reviews/{earlier['id']}", json={"decision": "approve", "reason": "ok"})  # type: ignore[index]
+    assert r.json()["job_state"] == "released"
     job = pending_job(stack, sc["id"])
 
     reviewer = signed_in(browser, stack, "reviewer")
@@ -63,6 +66,7 @@ def test_reviewer_approves_and_operator_downloads_the_release(browser: Browser, 
     expect(reviewer.locator("#touched")).to_contain_text("income")
     expect(reviewer.locator("table.output td.supp").first).to_be_visible()
     expect(reviewer.locator("svg.chart rect.bar").first).to_be_visible()
+    expect(reviewer.locator("details.earlier")).to_contain_text(earlier["id"])
     assert SECRET_NAME not in reviewer.content()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     reviewer.screenshot(path=str(SCREENSHOTS / "reviewer-job.png"), full_page=True)
