@@ -100,10 +100,10 @@ class ConsoleRoute(APIRoute):
             except (RequestValidationError, ValidationError) as e:
                 errors = e.errors()
                 fields = ", ".join(".".join(str(p) for p in err.get("loc", ())) for err in errors)
-                message = SandboxError(
-                    ErrorCode.invalid_request, reason=f"check {fields or 'the form'}"
-                ).message
-                return error_page(request, ErrorCode.invalid_request, message, 422)
+                invalid = SandboxError(ErrorCode.invalid_request, reason=f"check {fields or 'the form'}")
+                if "application/json" in request.headers.get("accept", ""):
+                    return JSONResponse(invalid.body(), status_code=422)
+                return error_page(request, ErrorCode.invalid_request, invalid.message, 422)
 
         return guarded
 

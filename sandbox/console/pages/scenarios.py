@@ -65,7 +65,7 @@ async def apply(request: Request, rt: RuntimeDep, viewer: FormViewerDep) -> Resp
         )
     except (ValidationError, ValueError):
         t = translator(lang_of(request))
-        return _list(request, rt, viewer, error=t("scenarios.invalid"), status=422)
+        return await run_in_threadpool(_list, request, rt, viewer, t("scenarios.invalid"), 422)
     sc = await run_in_threadpool(scenarios.apply, rt, viewer.user, body)
     return see_other(f"/console/scenarios/{sc.id}")
 

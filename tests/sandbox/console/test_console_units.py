@@ -118,3 +118,41 @@ def test_an_expired_or_signed_out_session_is_no_session(settings: Settings) -> N
         assert sessions.lookup(rt, cookie2) is None
     finally:
         rt.close()
+
+
+def test_review_page_renders_dp_reports_and_output_pii_generically() -> None:
+    """The dp report (another workstream's keys) and the output PII scan render from whatever they hold."""
+    from types import SimpleNamespace
+
+    from sandbox.api.schemas import JobOut, ScenarioOut
+    from sandbox.console.web import environment
+
+    now = datetime(2026, 12, 1, 9, tzinfo=UTC)
+    report = {
+        "mode": "dp",
+        "dp": {
+            "epsilon_spent": 0.5,
+            "budget": {"epsilon_left": 1.5},
+            "columns": [{"column": "n", "scale": 2.0, "ci95": 3.9}],
+        },
+        "output_pii": [{"row": 0, "column": "district", "entity": "CN_MOBILE"}],
+    }
+    job = JobOut(
+        id="job_1", scenario_id="sc_1", submitter_id="usr_1", sql="SELECT 1", mode="dp",
+        state="pending_review", reason_code=None, gate_report=[], check_report=report,
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+    sc = ScenarioOut(
+        id="sc_1", name="s", purpose="p", operator_id="usr_1", datasets={}, modes=["dp"], epsilon=2.0,
+        delta=None, expires_at=now, public_interest=False, state="approved", decision_reason=None,
+        created_at=now, epsilon_spent=0.5,
+    )  # fmt: skip
+    html = environment().get_template("review_job.html").render(
+        request=SimpleNamespace(url=SimpleNamespace(path="/console/reviews/job_1")),
+        t=i18n.translator("en"), lang="en", viewer=None, roles=set(), csrf="c", now=now,
+        job=job, columns=["n"], rows=[[3.2]], suppressed=set(), scenario=sc, touched=[], decisions=[],
+        required=2, earlier=[], due=now, report=report, error="",
+    )  # fmt: skip
+    assert "epsilon_spent" in html and "epsilon_left" in html and "ci95" in html
+    assert 'id="pii-hits"' in html and "CN_MOBILE" in html
+    assert "epsilon spent 0.5 of 2; left 1.5" in html and "approvals needed: 2" in html
