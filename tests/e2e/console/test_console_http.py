@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from console_support import (
     GROUPED_SQL,
     SECRET_NAME,
@@ -277,3 +278,21 @@ def test_scenario_apply_approve_budget_chart_and_audit_filters_through_the_conso
     assert auditor.get("/console/audit", params={"since": "not a date"}).status_code == 422
     later = auditor.get("/console/audit", params={"since": "2999-01-01"}).text
     assert 'class="muted">' in later and "<code>scenario.approved</code>" not in later
+
+
+def test_admin_users_page_lists_users_and_manages_them_where_the_service_exists(stack: object) -> None:
+    admin = console_client(stack, "admin")
+    page = admin.get("/console/admin/users")
+    assert page.status_code == 200 and "opreviewer" in page.text and "token_hash" not in page.text
+    assert console_client(stack, "operator").get("/console/admin/users").status_code == 403
+    if optional("sandbox.users") is None:
+        assert 'id="new-user"' not in page.text
+        return
+    r = admin.post(
+        "/console/admin/users",
+        data={"csrf": hidden_csrf(page.text), "name": "newcomer", "roles": ["auditor"], "unit": "监管"},
+    )
+    token = re.search(r'id="issued-token">([^<]+)<', r.text)
+    assert r.status_code == 200 and token, r.text
+    with httpx.Client(base_url=stack.url, headers={"Authorization": f"Bearer {token.group(1)}"}) as c:  # type: ignore[attr-defined]
+        assert c.get("/v1/me").json()["name"] == "newcomer"
