@@ -99,6 +99,7 @@ def _editor(
         reasons=reasons,
         dry=dry,
         can_dry_run=optional("sandbox.dryrun") is not None,
+        asks_epsilon="epsilon" in JobIn.model_fields,
         error=error,
     )
 
@@ -117,12 +118,16 @@ def submit(
     sql: Annotated[str, Form()] = "",
     mode: Annotated[str, Form()] = "sdc",
     action: Annotated[str, Form()] = "submit",
+    epsilon: Annotated[str, Form()] = "",
 ) -> Response:
     """Submit through `jobs.submit` (or dry-run over synthetic data through `sandbox.dryrun` where it
     exists); a refusal shows every gate reason inline, at its position."""
     again = {"scenario_id": scenario_id, "sql": sql, "mode": mode}
+    extra: dict[str, object] = {}
+    if epsilon.strip() and "epsilon" in JobIn.model_fields:  # dp jobs may ask for their epsilon
+        extra["epsilon"] = epsilon.strip()
     try:
-        body = JobIn(scenario_id=scenario_id, sql=sql, mode=mode)  # type: ignore[arg-type]
+        body = JobIn(scenario_id=scenario_id, sql=sql, mode=mode, **extra)  # type: ignore[arg-type]
     except ValidationError:
         t = translator(lang_of(request))
         return _editor(request, rt, viewer, **again, error=t("editor.invalid"), status=422)
