@@ -47,8 +47,8 @@ EVENT_TYPES: dict[str, str] = {
     "release.created": "release artifacts were written with their sha256",
     "release.downloaded": "the submitting operator downloaded a released artifact",
     "release.viewed": "the submitting operator viewed a released output in the web console",
-    "console.signed_in": "a user signed in to the web console with a token",
-    "console.signed_out": "a user signed out of the web console",
+    "auth.signed_in": "a user signed in (console sessions; bearer-token requests are not sign-ins)",
+    "auth.signed_out": "a user signed out of the web console (the session row is deleted)",
 }
 
 

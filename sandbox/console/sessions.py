@@ -57,7 +57,7 @@ def sign_in(rt: Runtime, token: str) -> tuple[str, Viewer]:
         s.flush()
         audit.record(
             s,
-            "console.signed_in",
+            "auth.signed_in",
             actor=user,
             object_type="user",
             object_id=user.id,
@@ -83,4 +83,4 @@ def lookup(rt: Runtime, session_id: str | None) -> Viewer | None:
 def sign_out(rt: Runtime, session_id: str, viewer: Viewer) -> None:
     with rt.catalog.session() as s:
         s.execute(delete(ConsoleSession).where(ConsoleSession.id_hash == _hash(session_id)))
-        audit.record(s, "console.signed_out", actor=viewer.user, object_type="user", object_id=viewer.user.id)
+        audit.record(s, "auth.signed_out", actor=viewer.user, object_type="user", object_id=viewer.user.id)

@@ -78,7 +78,7 @@ def test_session_cookie_is_httponly_strict_and_expires_and_sign_out_ends_it(stac
     types = [
         e["event_type"] for e in stack["auditor"].get("/v1/audit", params={"limit": 1000}).json()["items"]
     ]  # type: ignore[index]
-    assert "console.signed_in" in types and "console.signed_out" in types
+    assert "auth.signed_in" in types and "auth.signed_out" in types
 
 
 def test_a_wrong_token_does_not_sign_in(stack: object) -> None:
