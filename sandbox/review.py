@@ -188,6 +188,14 @@ def history(rt: Runtime, actor: User, job_id: str) -> tuple[list[ReviewRecord], 
         return records, required_approvals(rt, s, job)
 
 
+def current_round(records: list[ReviewRecord]) -> list[ReviewRecord]:
+    """The approvals after the last reject or request for changes (what `decide` counts)."""
+    out: list[ReviewRecord] = []
+    for r in records:
+        out = [*out, r] if r.decision == "approve" else []
+    return out
+
+
 @dataclass(frozen=True)
 class EarlierRelease:
     job: JobOut

@@ -21,7 +21,13 @@ router = APIRouter(route_class=ConsoleRoute)
 def queue(request: Request, rt: RuntimeDep, viewer: ViewerDep, cursor: str | None = None) -> Response:
     page = review.queue(rt, viewer.user, "pending", 100, cursor)
     now = datetime.now(UTC)
-    items = [(job, due := review.due_at(rt, job), due < now) for job in page.items]
+    items = []
+    for job in page.items:
+        due = review.due_at(rt, job)
+        decisions, required = review.history(rt, viewer.user, job.id)
+        approved = review.current_round(decisions)
+        mine = any(d.reviewer_id == viewer.user.id for d in approved)
+        items.append((job, due, due < now, len(approved), required, mine))
     return render(
         request,
         "reviews.html",

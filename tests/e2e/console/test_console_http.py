@@ -149,6 +149,8 @@ def test_core_data_needs_two_different_reviewers(stack: object) -> None:
         f"/v1/reviews/{job['id']}", json={"decision": "approve", "reason": "twice"}
     )  # type: ignore[index]
     assert again.status_code == 409 and again.json()["error"]["code"] == "review_already_approved"
+    queue = console_client(stack, "reviewer").get("/console/reviews").text
+    assert "1 of 2 approvals" not in queue and "已批准 1/2" in queue and "您已批准" in queue
     # the second approval comes from a different reviewer, through the console
     c = console_client(stack, "opreviewer")
     page = c.get(f"/console/reviews/{job['id']}")

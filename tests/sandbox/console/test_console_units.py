@@ -156,3 +156,15 @@ def test_review_page_renders_dp_reports_and_output_pii_generically() -> None:
     assert "epsilon_spent" in html and "epsilon_left" in html and "ci95" in html
     assert 'id="pii-hits"' in html and "CN_MOBILE" in html
     assert "epsilon spent 0.5 of 2; left 1.5" in html and "approvals needed: 2" in html
+
+
+def test_only_approvals_after_the_last_rejection_count() -> None:
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    rec = [
+        review.ReviewRecord("a", "approve", "r", at),
+        review.ReviewRecord("b", "reject", "r", at),
+        review.ReviewRecord("c", "approve", "r", at),
+        review.ReviewRecord("d", "approve", "r", at),
+    ]
+    assert [r.reviewer_id for r in review.current_round(rec)] == ["c", "d"]
+    assert review.current_round(rec[:2]) == []
