@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow.parquet as pq
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policies.levels import Classification
@@ -105,15 +105,12 @@ def required_approvals(rt: Runtime, s: Session, job: Job) -> int:
     return rt.bundle.strictest([Classification(d.classification) for d in used]).reviewers
 
 
-def _round_approvals(s: Session, job_id: str) -> list[Review]:
+def _round_approvals(s: Session, job_id: str) -> list[ReviewRecord]:
     """Approvals since the job's last reject or request for changes (the current round)."""
-    last_end = s.execute(
-        select(func.max(Review.id)).where(Review.job_id == job_id, Review.decision != "approve")
-    ).scalar_one()
-    q = select(Review).where(Review.job_id == job_id, Review.decision == "approve")
-    if last_end is not None:
-        q = q.where(Review.id > last_end)
-    return list(s.execute(q.order_by(Review.id)).scalars())
+    rows = s.execute(select(Review).where(Review.job_id == job_id).order_by(Review.id)).scalars()
+    return current_round(
+        [ReviewRecord(r.reviewer_id, r.decision, r.reason, aware(r.created_at)) for r in rows]
+    )
 
 
 def decide(rt: Runtime, actor: User, job_id: str, body: ReviewIn) -> ReviewOut:
