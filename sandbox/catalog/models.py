@@ -120,6 +120,7 @@ class Job(Base):
     check_report: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    appeal_note: Mapped[str | None] = mapped_column(Text)  # the operator's note on its latest appeal
 
 
 class Review(Base):
@@ -189,6 +190,19 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session. Only the sha256 of the cookie's random id is stored, so a
+    copy of the catalog cannot be replayed as a cookie; the CSRF token is checked on every form."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class UsageRecord(Base):
