@@ -46,6 +46,9 @@ class ErrorCode(StrEnum):
     not_released = "not_released"
     # review
     review_own_job = "review_own_job"
+    review_already_approved = "review_already_approved"
+    # web console
+    csrf_failed = "csrf_failed"
     # workspace (sanitized engine errors: the engine's text never crosses the boundary)
     query_conversion_failed = "query_conversion_failed"
     query_out_of_range = "query_out_of_range"
@@ -125,6 +128,11 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.job_state: (409, "Job {job_id} is {state}; it cannot be {action}."),
     ErrorCode.not_released: (409, "Job {job_id} has no released output (state {state})."),
     ErrorCode.review_own_job: (403, "Nobody may review a job they submitted."),
+    ErrorCode.review_already_approved: (
+        409,
+        "You already approved job {job_id}; its next approval must come from a different reviewer.",
+    ),
+    ErrorCode.csrf_failed: (403, "The form's CSRF token is missing or does not match your session."),
     ErrorCode.query_conversion_failed: (422, "A value could not be converted to the requested type."),
     ErrorCode.query_out_of_range: (422, "A value was out of range for its type."),
     ErrorCode.query_division_by_zero: (422, "The query divided by zero."),

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
         default=65_536,
         description="Rows fetched from a database source per batch (bounds registration memory).",
     )
+    console_session_minutes: int = Field(
+        default=480, ge=1, description="How long a web console sign-in lasts (minutes, absolute)."
+    )
+    console_cookie_secure: bool = Field(
+        default=False, description="Mark the console session cookie `Secure` (set it when served over TLS)."
+    )
+    review_working_days: int = Field(
+        default=10, ge=1, description="Working days (Mon-Fri) a reviewer has to decide on a pending output."
+    )
 
     audit_retention_days: int = Field(
         default=1827,

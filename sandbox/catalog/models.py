@@ -126,6 +126,7 @@ class Job(Base):
     check_report: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    appeal_note: Mapped[str | None] = mapped_column(Text)  # the operator's note on its latest appeal
 
 
 class Review(Base):
@@ -210,6 +211,19 @@ class DatasetSource(Base):
     next_refresh_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
     last_refresh_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(String(60))  # an ErrorCode, never a message
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session. Only the sha256 of the cookie's random id is stored, so a
+    copy of the catalog cannot be replayed as a cookie; the CSRF token is checked on every form."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class UsageRecord(Base):
