@@ -17,8 +17,8 @@ import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import Stack
 from sqlalchemy import update
+from support import Stack
 
 from sandbox.catalog.models import Scenario
 from sandbox.demo_data import residents

@@ -3,7 +3,7 @@ companions is what run.py and the privacy layer already consume."""
 
 from __future__ import annotations
 
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario, wait
 
 

@@ -6,7 +6,7 @@ import io
 import json
 
 import pyarrow.csv as pacsv
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario, wait
 
 from sandbox.demo_data import residents

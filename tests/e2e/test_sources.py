@@ -13,8 +13,8 @@ from typing import Any
 import psycopg
 import pymysql
 import pytest
-from conftest import Stack
 from sqlalchemy import select
+from support import Stack
 
 from sandbox.catalog.models import AuditEvent, DatasetSource
 from sandbox.demo_data import residents
