@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from policies.gate import bounded, dp_shape
 from policies.gate.columns import columns
 from policies.gate.group import group
 from policies.gate.join import join
@@ -99,8 +100,12 @@ def _check(sql: str, ctx: GateContext) -> Decision:
     for step in PASSES:
         tree, found = step(tree, context)
         reasons.extend(found)
+    if ctx.mode == "dp":
+        reasons.extend(dp_shape.dp_shape(tree, context))
     if reasons:
         return _refuse(reasons)
+    if ctx.mode == "dp":
+        return Decision(True, (), bounded.rewrite(tree, context, ctx.dp_contributions))
     return Decision(True, (), rewrite(tree, context))
 
 
