@@ -7,7 +7,7 @@ seeded random order fixed at registration). So:
 - contribution bounding is the cheap filter `"__rank" <= c` (c: the bundle's bound, or the version's
   `max_rows_per_unit` when smaller; joined on the privacy unit, a person has at most the product of
   the tables' bounds joined rows);
-- values are clamped, `GREATEST(LEAST(x, U), L)`, and summed as fixed-point integers
+- values are clamped, `GREATEST(LEAST(x, U), L)` (NULL stays NULL), and summed as fixed-point integers
   `ROUND(x * 100)::BIGINT`, so the cell is exact and deterministic and its sensitivity is an integer;
 - with public key sets, the keys are a VALUES list LEFT JOINed to the cells, so every key is present,
   an empty group as zeros; without one, a `__rows` cell per group feeds partition selection.
@@ -100,8 +100,12 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
             assert granted is not None and granted.lower is not None and granted.upper is not None
             lower, upper = float(granted.lower), float(granted.upper)
             source = column(o.source or "", o.table)
-            clamped = exp.func(
-                "GREATEST", exp.func("LEAST", exp.cast(source, "DOUBLE"), _number(upper)), _number(lower)
+            # DuckDB's LEAST/GREATEST skip NULLs (LEAST(NULL, U) is U): keep a missing value missing.
+            clamped = exp.Case().when(
+                exp.Not(this=exp.Is(this=source.copy(), expression=exp.Null())),
+                exp.func(
+                    "GREATEST", exp.func("LEAST", exp.cast(source, "DOUBLE"), _number(upper)), _number(lower)
+                ),
             )
             fixed = exp.cast(
                 exp.func("ROUND", exp.Mul(this=clamped, expression=exp.Literal.number(FIXED_POINT))), "BIGINT"

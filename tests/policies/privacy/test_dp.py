@@ -1,4 +1,4 @@
-"""OpenDP measurements on cell vectors: same scale as OpenDP's Polars pipeline, and the noise is really there."""
+"""OpenDP measurements on cell vectors: the scale OpenDP's Polars pipeline states, and real noise."""
 
 from __future__ import annotations
 
