@@ -51,6 +51,10 @@ class ErrorCode(StrEnum):
     workspace_crashed = "workspace_crashed"
     # anything else
     internal = "internal"
+    # differential privacy (dp mode)
+    epsilon_too_large = "epsilon_too_large"
+    dp_repeat_pending = "dp_repeat_pending"
+    dp_failed = "dp_failed"
 
 
 # What a workspace may report as a job's reason_code: the sanitized engine failures and its limits.
@@ -110,6 +114,16 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
+    ErrorCode.epsilon_too_large: (
+        422,
+        "Epsilon {epsilon} is more than the policy bundle allows ({limit}) for {what}.",
+    ),
+    ErrorCode.dp_repeat_pending: (
+        409,
+        "An identical dp query of this scenario ({job_id}) is still running; resubmit when it is done, and "
+        "its release is returned without a new spend.",
+    ),
+    ErrorCode.dp_failed: (422, "The dp measurements could not be built for this query: {reason}."),
 }
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import sdc
+from sandbox import dp_run
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -48,6 +49,9 @@ def candidate_path(rt: Runtime, job_id: str) -> Path:
 
 def run_job(rt: Runtime, job_id: str) -> None:
     """Plan -> workspace -> privacy -> review queue. The workspace reports; this function decides."""
+    if _mode(rt, job_id) == "dp":
+        dp_run.run_dp_job(rt, job_id)  # debit before the workspace, then OpenDP noise
+        return
     started = time.perf_counter()
     work_dir = rt.settings.jobs_dir / job_id
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -110,6 +114,12 @@ def run_job(rt: Runtime, job_id: str) -> None:
         "timings": timings,
     }
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
+
+
+def _mode(rt: Runtime, job_id: str) -> str | None:
+    with rt.catalog.session() as s:
+        job = s.get(Job, job_id)
+        return job.mode if job is not None else None
 
 
 def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, list[str]]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -189,3 +190,18 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DpRelease(Base):
+    """A dp job's noisy output, kept per (scenario, query hash) so an identical query gets it back
+    without a second debit (post-processing costs no budget). `table_ipc` is NULL while the first job
+    runs; it holds only noisy cells, never an exact value."""
+
+    __tablename__ = "dp_releases"
+
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id"), primary_key=True)
+    query_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(40))
+    table_ipc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    report: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
