@@ -158,9 +158,12 @@ def test_fifty_concurrent_dp_jobs_never_overspend(stack: Stack) -> None:
     assert all(j["reason_code"] == "budget_exceeded" for j in refused)
     assert "epsilon_left" in (refused[0]["check_report"]["dp"] if refused else {"epsilon_left": 0})
     catalog = Catalog(stack.settings.catalog_url())
-    with catalog.session() as s:
-        total = s.execute(select(func.sum(PrivacySpend.epsilon_units))).scalar_one()
-    assert total * EPSILON_UNIT <= 1.0 + 1e-12
+    try:
+        with catalog.session() as s:
+            total = int(s.execute(select(func.sum(PrivacySpend.epsilon_units))).scalar_one())
+    finally:
+        catalog.dispose()
+    assert total <= round(1.0 / EPSILON_UNIT)  # exact integer units
     assert len(released) == 10  # 0.1 each: exactly the budget, never more
     scenario = stack["operator"].get(f"/v1/scenarios/{sc['id']}").json()
     assert scenario["epsilon_spent"] <= 1.0
