@@ -9,7 +9,7 @@ import pytest
 
 import policies.gate.bounded
 import policies.gate.dp_shape
-from policies.gate import check
+from policies.gate import ReasonCode, check
 from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 from policies.levels import ColumnLevel
 from policies.privacy.dp import Spec
@@ -46,20 +46,25 @@ def test_doctests_run() -> None:
         assert doctest.testmod(module).failed == 0
 
 
-@pytest.mark.parametrize(
-    ("sql", "code"),
-    [
-        ("SELECT d, SUM(y) AS s FROM t GROUP BY d", "dp_bounds_missing"),
-        ("SELECT d, STDDEV(x) AS s FROM t GROUP BY d", "dp_aggregate_not_supported"),
-        ("SELECT COUNT(x) AS n FROM t", "dp_aggregate_not_supported"),
-        ("SELECT SUM(CASE WHEN d = 'a' THEN x ELSE 0 END) AS s FROM t", "dp_aggregate_not_supported"),
-        ("SELECT QUANTILE_CONT(x, 0.5) AS q FROM t", "dp_aggregate_not_supported"),
-        ("SELECT d, COUNT(*) AS n FROM t GROUP BY d ORDER BY n", "dp_construct_not_supported"),
-        ("SELECT d, COUNT(*) AS n FROM t GROUP BY d LIMIT 1", "dp_construct_not_supported"),
-        ("SELECT COUNT(*) AS n FROM t GROUP BY d", "dp_construct_not_supported"),
-        ("SELECT COUNT(*) AS n FROM t JOIN v ON t.d = v.pid", "dp_join_not_on_unit"),
-    ],
-)
+DP_CASES = [
+    ("SELECT d, SUM(y) AS s FROM t GROUP BY d", "dp_bounds_missing"),
+    ("SELECT d, STDDEV(x) AS s FROM t GROUP BY d", "dp_aggregate_not_supported"),
+    ("SELECT COUNT(x) AS n FROM t", "dp_aggregate_not_supported"),
+    ("SELECT SUM(CASE WHEN d = 'a' THEN x ELSE 0 END) AS s FROM t", "dp_aggregate_not_supported"),
+    ("SELECT QUANTILE_CONT(x, 0.5) AS q FROM t", "dp_aggregate_not_supported"),
+    ("SELECT d, COUNT(*) AS n FROM t GROUP BY d ORDER BY n", "dp_construct_not_supported"),
+    ("SELECT d, COUNT(*) AS n FROM t GROUP BY d LIMIT 1", "dp_construct_not_supported"),
+    ("SELECT COUNT(*) AS n FROM t GROUP BY d", "dp_construct_not_supported"),
+    ("SELECT COUNT(*) AS n FROM t JOIN v ON t.d = v.pid", "dp_join_not_on_unit"),
+]
+
+
+def test_every_dp_reason_code_has_a_case() -> None:
+    codes = {code for code in ReasonCode if code.value.startswith("dp_")}
+    assert {code for _, code in DP_CASES} | {"dp_keyset_too_large"} == {c.value for c in codes}
+
+
+@pytest.mark.parametrize(("sql", "code"), DP_CASES)
 def test_outside_the_shape_is_refused_precisely(sql: str, code: str) -> None:
     assert code in _codes(sql)
 
