@@ -266,7 +266,7 @@ def release(cal: Calibration, keys: Sequence[Sequence[Any]], cells: Mapping[str,
             "contributions": o.contributions,
         }
         if o.denominator is None:
-            values[o.name] = top
+            values[o.name] = [_sign_clip(v, o) for v in top]  # post-processing: a count is never < 0
             half = dp.discrete_laplacian_scale_to_accuracy(cal.scales[o.numerator], ALPHA) / num.fixed_point
             entry.update(scale=num_scale, ci95_half_width=half, ci95=[[v - half, v + half] for v in top])
         else:
@@ -289,6 +289,15 @@ def release(cal: Calibration, keys: Sequence[Sequence[Any]], cells: Mapping[str,
         "rows": len(rows),
     }
     return Released(values, rows, report)
+
+
+def _sign_clip(value: float, o: Output) -> float:
+    """Counts, and sums of values bounded below by 0 (or above by 0), cannot have the other sign."""
+    if o.kind in ("count", "count_units") or (o.lower is not None and o.lower >= 0):
+        return max(value, 0.0)
+    if o.upper is not None and o.upper <= 0:
+        return min(value, 0.0)
+    return value
 
 
 def _clip(value: float, o: Output) -> float:
