@@ -39,7 +39,7 @@ from sqlglot import exp
 from policies.gate import keys
 from policies.gate.dp_shape import bound_column, keyset, outputs
 from policies.gate.parse import DIALECT
-from policies.gate.plan import OutputColumn, OutputKind, Plan
+from policies.gate.plan import ColumnGrant, OutputColumn, OutputKind, Plan
 from policies.gate.project import Output
 from policies.gate.rewrite import _Columns, _requalified
 from policies.gate.scope import Scope
@@ -100,16 +100,7 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
             assert granted is not None and granted.lower is not None and granted.upper is not None
             lower, upper = float(granted.lower), float(granted.upper)
             source = column(o.source or "", o.table)
-            # DuckDB's LEAST/GREATEST skip NULLs (LEAST(NULL, U) is U): keep a missing value missing.
-            clamped = exp.Case().when(
-                exp.Not(this=exp.Is(this=source.copy(), expression=exp.Null())),
-                exp.func(
-                    "GREATEST", exp.func("LEAST", exp.cast(source, "DOUBLE"), _number(upper)), _number(lower)
-                ),
-            )
-            fixed = exp.cast(
-                exp.func("ROUND", exp.Mul(this=clamped, expression=exp.Literal.number(FIXED_POINT))), "BIGINT"
-            )
+            fixed = _fixed_point(source, granted, lower, upper)
             m = math.ceil(max(abs(lower), abs(upper)) * FIXED_POINT)
             s = add("sum", exp.Sum(this=fixed), c * m, FIXED_POINT)
             if o.kind is OutputKind.sum:
@@ -130,12 +121,16 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
         assert bound.grant is not None and bound.join is not None
         inner = inner.join(_table(bound.grant.name), on=_requalified(bound.join.args["on"], scope, column))
     where = tree.args.get("where")
-    ranks = [
-        exp.LTE(this=exp.column(RANK, table=name, quoted=True), expression=exp.Literal.number(limit))
-        for name, limit in limits.items()
+    ranks = [  # a version with at most `limit` rows per unit needs no filter: every rank is <= limit
+        exp.LTE(
+            this=exp.column(RANK, table=g.name, quoted=True), expression=exp.Literal.number(limits[g.name])
+        )
+        for g in grants
+        if g.max_rows_per_unit is None or g.max_rows_per_unit > limits[g.name]
     ]
     conditions = ([exp.paren(_requalified(where.this, scope, column))] if where is not None else []) + ranks
-    inner = inner.where(exp.and_(*conditions))
+    if conditions:
+        inner = inner.where(exp.and_(*conditions))
     group = tree.args.get("group")
     if group is not None:
         inner = inner.group_by(
@@ -154,6 +149,29 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
         columns_used={g.name: tuple(sorted(column.used.get(g.name, ()))) for g in grants},
         dp=spec.to_dict(),
     )
+
+
+_INTEGERS = frozenset({"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"})
+
+
+def _fixed_point(source: exp.Column, granted: ColumnGrant, lower: float, upper: float) -> exp.Expr:
+    """`x` clamped to [lower, upper], in hundredths, as BIGINT. An integer column with integer bounds
+    is clamped and scaled in integer arithmetic (exact, and cheaper than through DOUBLE)."""
+    if granted.type in _INTEGERS and lower.is_integer() and upper.is_integer():
+        value: exp.Expr = exp.cast(source, "BIGINT")
+        low, high = exp.Literal.number(int(lower)), exp.Literal.number(int(upper))
+        clamped = exp.func("GREATEST", exp.func("LEAST", value, high), low)
+        return exp.Mul(this=clamped, expression=exp.Literal.number(FIXED_POINT))  # NULL stays NULL
+    clamped = exp.func(
+        "GREATEST", exp.func("LEAST", exp.cast(source, "DOUBLE"), _number(upper)), _number(lower)
+    )
+    fixed = exp.cast(
+        exp.func("ROUND", exp.Mul(this=clamped, expression=exp.Literal.number(FIXED_POINT))), "BIGINT"
+    )
+    if not granted.nullable:
+        return fixed
+    # DuckDB's LEAST/GREATEST skip NULLs (LEAST(NULL, U) is U): keep a missing value missing.
+    return exp.Case().when(exp.Not(this=exp.Is(this=source.copy(), expression=exp.Null())), fixed)
 
 
 def _with_keys(inner: str, key_outputs: list[Output], sets: list[tuple[str, ...]], cells: list[str]) -> str:

@@ -124,3 +124,20 @@ def test_ungrouped_and_joined_on_the_unit() -> None:
     rows, spec = _cells("SELECT SUM(v.w) AS s FROM t JOIN v ON t.pid = v.pid")
     assert rows == [(2 * 50 + 100,)]  # p1: 2 kept rows x 0.5; p2: 1 x min(3.0, 1)
     assert spec.contributions == 4 and spec.quantities[0].sensitivity == 4 * 100
+
+
+def test_cheaper_sql_when_the_version_allows_it() -> None:
+    """No rank filter when no unit has more rows than c; integer arithmetic for an integer column."""
+    ctx = _ctx(c=5)
+    table = ctx.tables["t"]
+    y = ColumnGrant("y", ColumnLevel.aggregate, type="int64", nullable=False, lower=0.0, upper=3.0)
+    tables = {
+        **ctx.tables,
+        "t": TableGrant("t", "ds1", {**table.columns, "y": y}, table.all_columns, "pid", 3),
+    }
+    ctx = GateContext(tables, "dp", 5)
+    rows, spec = _cells("SELECT SUM(y) AS s, SUM(x) AS sx FROM t", ctx)
+    plan = check("SELECT SUM(y) AS s FROM t", ctx).plan
+    assert plan is not None and "__rank" not in plan.sql and "DOUBLE" not in plan.sql
+    assert rows == [(600, 500 + 1000 + 300 + 100)]  # every row kept; NULL adds nothing
+    assert spec.quantities[0].sensitivity == 3 * 300  # c = max_rows_per_unit = 3
