@@ -75,9 +75,11 @@ def _relative(noisy: dict[str, float], truth: dict[str, float]) -> list[float]:
 
 def opendp_polars(
     path: Path, kind: str, epsilon: float, truth: dict[str, float], trials: int, rows: int
-) -> list[float]:
+) -> tuple[list[float], float]:
+    """Relative errors over trials, and the noise scale OpenDP states (of the sum, for a mean)."""
     lf = pl.scan_parquet(path).select("district", "income")
     errors: list[float] = []
+    scale = 0.0
     for _ in range(trials):
         ctx = dp.Context.compositor(
             data=lf,
@@ -88,9 +90,11 @@ def opendp_polars(
                 dp.polars.Margin(by=["district"], invariant="keys", max_length=rows, max_groups=len(truth))
             ],
         )
-        out = ctx.query().group_by("district").agg(QUERIES[kind][1]().alias("v")).release().collect()
+        query = ctx.query().group_by("district").agg(QUERIES[kind][1]().alias("v"))
+        scale = float(query.summarize(alpha=0.05)["scale"][0])
+        out = query.release().collect()
         errors += _relative(dict(zip(out["district"].to_list(), out["v"].to_list(), strict=True)), truth)
-    return errors
+    return errors, scale
 
 
 def main() -> None:
@@ -128,7 +132,9 @@ def main() -> None:
         print(
             f"rows: {args.rows:,}   trials: {args.trials}   threads: {threads}   income bounds [0, {UPPER}]"
         )
-        print(f"{'query':6} {'epsilon':>7}  {'ours':>10}  {'opendp':>10}  ours/opendp")
+        print(
+            f"{'query':6} {'epsilon':>7}  {'ours':>10}  {'opendp':>10}  ours/opendp  stated scale ours/opendp"
+        )
         ratios: list[float] = []
         headers = {"Authorization": f"Bearer {op_token}"}
         with (
@@ -140,6 +146,7 @@ def main() -> None:
                 raw_s = statistics.median(exact(vault_file, aggregate, threads)[1] for _ in range(3))
                 for epsilon in EPSILONS:
                     ours: list[float] = []
+                    our_scale = 0.0
                     for t in range(args.trials):
                         sql = (
                             f"SELECT district, {aggregate} AS v FROM residents WHERE age >= -{t + 1} "
@@ -153,11 +160,17 @@ def main() -> None:
                             job = client.get(f"/v1/jobs/{job['id']}", params={"wait": 30}).json()
                         assert job["state"] == "pending_review", job
                         ratios.append(job["check_report"]["timings"]["workspace_query_s"] / raw_s)
+                        stated = job["check_report"]["dp"]["outputs"][0]["scale"]
+                        our_scale = stated["sum"] if isinstance(stated, dict) else stated
                         rows = _candidate(settings, job["id"])
                         ours += _relative(rows, truth)
-                    theirs = opendp_polars(vault_file, kind, epsilon, truth, args.trials, args.rows)
+                    theirs, their_scale = opendp_polars(
+                        vault_file, kind, epsilon, truth, args.trials, args.rows
+                    )
                     a, b = statistics.median(ours), statistics.median(theirs)
-                    print(f"{kind:6} {epsilon:7.1f}  {a:10.5f}  {b:10.5f}  {a / b if b else 1.0:.2f}")
+                    ratio = a / b if b else 1.0
+                    stated = our_scale / their_scale
+                    print(f"{kind:6} {epsilon:7.1f}  {a:10.5f}  {b:10.5f}  {ratio:11.2f}  {stated:.3f}")
         print(f"dp workspace query / raw DuckDB (median): {statistics.median(ratios):.2f}x   target <= 1.5x")
 
 
