@@ -32,7 +32,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from policies.privacy import dp
-from sandbox import audit, dp_budget, ledger
+from sandbox import audit, dp_budget, ledger, vault_keys
 from sandbox.catalog.models import DpRelease, Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, JobState, advance, granted_tables, plan_from_dict
@@ -63,6 +63,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
                 parquet_path=rt.vault.path_of(t.version.path),
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
+                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
             )
             for t in used
         )
@@ -107,6 +108,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,
+        should_stop=_stop_check(rt, job_id),
     )
     timings = {"workspace_query_s": round(result.query_s, 4), "workspace_total_s": round(result.total_s, 4)}
     spent = {"epsilon_spent": cal.epsilon, "delta_spent": cal.delta, "refunded": False}
@@ -146,6 +148,12 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
 def candidate_path(rt: Runtime, job_id: str) -> Path:
     """As `sandbox.run.candidate_path` (not imported: run.py delegates here)."""
     return rt.settings.jobs_dir / job_id / "candidate.parquet"
+
+
+def _stop_check(rt: Runtime, job_id: str) -> Any:
+    from sandbox.run import stop_check  # run.py imports this module: look it up when needed
+
+    return stop_check(rt, job_id)
 
 
 def _reserve(
