@@ -19,8 +19,26 @@ class LevelPolicy:
 
 
 @dataclass(frozen=True)
+class DpPolicy:
+    """dp mode defaults: a job's epsilon (default, maximum), a scenario's maximum, and c, the rows per
+    privacy unit kept (`"__rank" <= c`); `partition_delta` is the delta a job spends on selecting group
+    keys that have no public key set."""
+
+    epsilon_default: float = 1.0
+    epsilon_max_job: float = 2.0
+    epsilon_max_scenario: float = 10.0
+    contributions: int = 1
+    partition_delta: float = 1e-8
+
+
+@dataclass(frozen=True)
 class Bundle:
     levels: dict[Classification, LevelPolicy]
+    dp: DpPolicy = DpPolicy()
+
+    def requires_dp(self, classification: Classification) -> bool:
+        """A level whose only mode is dp requires it."""
+        return self.levels[classification].modes == ("dp",)
 
     def for_level(self, classification: Classification) -> LevelPolicy:
         return self.levels[classification]
@@ -57,7 +75,25 @@ def parse(text: str) -> Bundle:
         levels[c] = LevelPolicy(
             k=k, modes=tuple(str(m) for m in entry.get("modes", ["sdc"])), reviewers=reviewers
         )
-    return Bundle(levels=levels)
+    return Bundle(levels=levels, dp=_dp(raw.get("dp") or {}))
+
+
+def _dp(raw: dict[str, Any]) -> DpPolicy:
+    """The optional `dp:` section; a bundle without one keeps the defaults."""
+    policy = DpPolicy(
+        epsilon_default=float(raw.get("epsilon_default", DpPolicy.epsilon_default)),
+        epsilon_max_job=float(raw.get("epsilon_max_job", DpPolicy.epsilon_max_job)),
+        epsilon_max_scenario=float(raw.get("epsilon_max_scenario", DpPolicy.epsilon_max_scenario)),
+        contributions=int(raw.get("contributions", DpPolicy.contributions)),
+        partition_delta=float(raw.get("partition_delta", DpPolicy.partition_delta)),
+    )
+    if not 0 < policy.epsilon_default <= policy.epsilon_max_job <= policy.epsilon_max_scenario:
+        raise ValueError(
+            "policy bundle dp: need 0 < epsilon_default <= epsilon_max_job <= epsilon_max_scenario"
+        )
+    if policy.contributions < 1 or not 0 <= policy.partition_delta < 1:
+        raise ValueError("policy bundle dp: contributions must be at least 1 and partition_delta in [0, 1)")
+    return policy
 
 
 def default_text() -> str:

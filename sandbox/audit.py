@@ -53,6 +53,8 @@ EVENT_TYPES: dict[str, str] = {
     "job.released": "the output was released",
     "review.decided": "a reviewer decided on a job's output",
     "budget.debited": "a job's privacy spend was debited from the ledger before it ran",
+    "budget.refused": "a dp job was refused before running: its spend exceeds what is left of the budget",
+    "dp.repeat_served": "a repeated identical dp query got the earlier noisy release, with no new spend",
     "release.created": "release artifacts were written with their sha256",
     "release.downloaded": "the submitting operator downloaded a released artifact",
     "release.viewed": "the submitting operator viewed a released output in the web console",

@@ -65,6 +65,10 @@ class ErrorCode(StrEnum):
     job_stopped = "job_stopped"
     # anything else
     internal = "internal"
+    # differential privacy (dp mode)
+    epsilon_too_large = "epsilon_too_large"
+    dp_repeat_pending = "dp_repeat_pending"
+    dp_failed = "dp_failed"
 
 
 # What a workspace may report as a job's reason_code: the sanitized engine failures and its limits.
@@ -156,6 +160,16 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.already_destroyed: (409, "{kind} {object_id} was already destroyed."),
     ErrorCode.job_stopped: (409, "The job was stopped while running: it was cancelled or its grant revoked."),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
+    ErrorCode.epsilon_too_large: (
+        422,
+        "Epsilon {epsilon} is more than the policy bundle allows ({limit}) for {what}.",
+    ),
+    ErrorCode.dp_repeat_pending: (
+        409,
+        "An identical dp query of this scenario ({job_id}) is still running; resubmit when it is done, and "
+        "its release is returned without a new spend.",
+    ),
+    ErrorCode.dp_failed: (422, "The dp measurements could not be built for this query: {reason}."),
 }
 
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputColumn, OutputKind, Plan, TableGrant
 from policies.levels import Classification, ColumnLevel
-from sandbox import audit
+from sandbox import audit, dp_budget
 from sandbox.api.schemas import AppealIn, ArtifactOut, JobIn, JobOut, Page
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -107,6 +107,7 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
         ),
         group_units_column=d["group_units_column"],
         columns_used={k: tuple(v) for k, v in d.get("columns_used", {}).items()},
+        dp=d.get("dp"),
     )
 
 
@@ -144,6 +145,8 @@ def granted_tables(
                 tuple(all_cols[name].public_keys) if all_cols[name].public_keys else None,
                 type=all_cols[name].type,
                 nullable=name in ver.null_columns,
+                lower=all_cols[name].lower,
+                upper=all_cols[name].upper,
             )
             for name in cols
             if name in all_cols
@@ -216,9 +219,23 @@ def submit(rt: Runtime, actor: User, body: JobIn) -> Submitted:
                     mode=body.mode,
                     reason=f"the policy bundle does not allow it for {t.dataset.classification} data",
                 )
+        epsilon = dp_budget.job_epsilon(rt.bundle, sc, body) if body.mode == "dp" else None
         decision = gate.check(
-            body.sql, GateContext(tables={k: v.grant for k, v in tables.items()}, mode=body.mode)
+            body.sql,
+            GateContext(
+                tables={k: v.grant for k, v in tables.items()},
+                mode=body.mode,
+                dp_contributions=rt.bundle.dp.contributions,
+            ),
         )
+        plan = (
+            plan_to_dict(decision.plan, {t.dataset.id: t.version.version for t in tables.values()})
+            if decision.plan
+            else None
+        )
+        if plan is not None and epsilon is not None:
+            plan["epsilon"] = epsilon
+            dp_budget.precheck(rt, s, sc, plan)  # 409 budget_exceeded now; the debit before running decides
         job = Job(
             id=new_id("job"),
             scenario_id=sc.id,
@@ -227,9 +244,7 @@ def submit(rt: Runtime, actor: User, body: JobIn) -> Submitted:
             mode=body.mode,
             state=JobState.queued if decision.allowed else JobState.gate_rejected,
             reason_code=None if decision.allowed else "gate_rejected",
-            plan=plan_to_dict(decision.plan, {t.dataset.id: t.version.version for t in tables.values()})
-            if decision.plan
-            else None,
+            plan=plan,
             gate_report=[r.to_dict() for r in decision.reasons],
             check_report=None,
             created_at=now,

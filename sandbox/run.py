@@ -19,7 +19,7 @@ from sqlalchemy import select
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import sdc
-from sandbox import vault_keys
+from sandbox import dp_run, vault_keys
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -50,6 +50,9 @@ def candidate_path(rt: Runtime, job_id: str) -> Path:
 
 def run_job(rt: Runtime, job_id: str) -> None:
     """Plan -> workspace -> privacy -> review queue. The workspace reports; this function decides."""
+    if _mode(rt, job_id) == "dp":
+        dp_run.run_dp_job(rt, job_id)  # debit before the workspace, then OpenDP noise
+        return
     started = time.perf_counter()
     work_dir = rt.settings.jobs_dir / job_id
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +117,12 @@ def run_job(rt: Runtime, job_id: str) -> None:
         "timings": timings,
     }
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
+
+
+def _mode(rt: Runtime, job_id: str) -> str | None:
+    with rt.catalog.session() as s:
+        job = s.get(Job, job_id)
+        return job.mode if job is not None else None
 
 
 def stop_check(rt: Runtime, job_id: str, every_s: float = 0.5) -> Callable[[], bool]:

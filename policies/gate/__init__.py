@@ -52,7 +52,7 @@ from functools import partial
 
 from sqlglot import exp
 
-from policies.gate import lineage
+from policies.gate import bounded, dp_shape, lineage
 from policies.gate.columns import columns
 from policies.gate.group import group
 from policies.gate.join import join
@@ -120,8 +120,12 @@ def core(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Plan | Non
     for step in PASSES:
         tree, found = step(tree, context)
         reasons.extend(found)
+    if ctx.mode == "dp":
+        reasons.extend(dp_shape.dp_shape(tree, context))
     if reasons:
         return None, reasons
+    if ctx.mode == "dp":
+        return bounded.rewrite(tree, context, ctx.dp_contributions), []
     return rewrite(tree, context), []
 
 

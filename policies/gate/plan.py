@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from policies.levels import ColumnLevel
 
@@ -24,6 +25,8 @@ class ColumnGrant:
     type: str | None = None  # the Arrow type registered ("string", "int64", "date32[day]"); None if unknown
     nullable: bool = True  # False when the dataset version holds no NULL here: a cell's units are its row's
     table: str | None = None  # the table's SQL name; set by the gate's scope, so a column knows its table
+    lower: float | None = None  # declared bounds of an `aggregate` column: dp mode clamps to them
+    upper: float | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class TableGrant:
 class GateContext:
     tables: Mapping[str, TableGrant]  # keyed by lower-case table name
     mode: str = "sdc"
+    dp_contributions: int = 1  # dp mode: rows kept per privacy unit (the bundle's c), see gate.bounded
 
 
 class OutputKind(StrEnum):
@@ -87,3 +91,4 @@ class Plan:
     outputs: tuple[OutputColumn, ...]
     group_units_column: str
     columns_used: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # table -> columns touched
+    dp: Mapping[str, Any] | None = None  # dp mode: the measurement spec (`policies.privacy.dp.Spec.to_dict`)

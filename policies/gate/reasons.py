@@ -35,6 +35,11 @@ class ReasonCode(StrEnum):
     reserved_output_name = "reserved_output_name"
     literal_type_mismatch = "literal_type_mismatch"
     internal_error = "internal_error"
+    dp_aggregate_not_supported = "dp_aggregate_not_supported"
+    dp_bounds_missing = "dp_bounds_missing"
+    dp_join_not_on_unit = "dp_join_not_on_unit"
+    dp_construct_not_supported = "dp_construct_not_supported"
+    dp_keyset_too_large = "dp_keyset_too_large"
 
 
 AGGREGATE_HINT = (
@@ -70,6 +75,11 @@ _MESSAGES: dict[ReasonCode, str] = {
     ReasonCode.reserved_output_name: "output name '{construct}' is reserved",
     ReasonCode.literal_type_mismatch: "text column '{construct}' is compared with a non-text literal",
     ReasonCode.internal_error: "the gate could not check this query",
+    ReasonCode.dp_aggregate_not_supported: "aggregate '{construct}' is not supported in dp mode",
+    ReasonCode.dp_bounds_missing: "column '{construct}' has no declared bounds, which dp mode needs",
+    ReasonCode.dp_join_not_on_unit: "'{construct}' is not an equality join on the privacy units",
+    ReasonCode.dp_construct_not_supported: "{construct} is not supported in dp mode",
+    ReasonCode.dp_keyset_too_large: "the public key sets of '{construct}' give too many groups for dp mode",
 }
 
 HINTS: dict[ReasonCode, str] = {
@@ -97,6 +107,23 @@ HINTS: dict[ReasonCode, str] = {
         "value of the column, and a conversion that fails on some values would tell which values exist."
     ),
     ReasonCode.internal_error: "Simplify the query; if this persists, report it to the administrator.",
+    ReasonCode.dp_aggregate_not_supported: (
+        "In dp mode use COUNT(*), COUNT(DISTINCT <privacy unit>), or SUM or AVG of an aggregate column with "
+        "declared bounds; quantiles, STDDEV, VARIANCE, COUNT(c), MIN, MAX and conditional aggregates are "
+        "not offered in dp mode yet."
+    ),
+    ReasonCode.dp_bounds_missing: (
+        "Ask the data owner to declare the column's lower and upper bounds; values are clamped to them."
+    ),
+    ReasonCode.dp_join_not_on_unit: (
+        "In dp mode join tables only with ON a.<privacy unit> = b.<privacy unit>, so each person's rows "
+        "can be bounded."
+    ),
+    ReasonCode.dp_construct_not_supported: (
+        "In dp mode drop ORDER BY and LIMIT (sort the released result instead), and output every "
+        "GROUP BY key."
+    ),
+    ReasonCode.dp_keyset_too_large: "Group by fewer columns with public key sets.",
 }
 
 # Where each level may be used, told to the operator when a column of that level is used elsewhere.

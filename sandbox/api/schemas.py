@@ -149,6 +149,9 @@ class JobIn(In):
     scenario_id: str
     sql: str = Field(min_length=1, max_length=100_000)
     mode: Literal["sdc", "dp"] = "sdc"
+    epsilon: float | None = Field(
+        default=None, gt=0, description="dp mode: the job's spend (default and maximum from the bundle)."
+    )
 
 
 class ArtifactOut(BaseModel):

@@ -213,6 +213,21 @@ class DatasetSource(Base):
     last_error: Mapped[str | None] = mapped_column(String(60))  # an ErrorCode, never a message
 
 
+class DpRelease(Base):
+    """A dp job's noisy output, kept per (scenario, query hash) so an identical query gets it back
+    without a second debit (post-processing costs no budget). `table_ipc` is NULL while the first job
+    runs; it holds only noisy cells, never an exact value."""
+
+    __tablename__ = "dp_releases"
+
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id"), primary_key=True)
+    query_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(40))
+    table_ipc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    report: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class ConsoleSession(Base):
     """A signed-in web console session. Only the sha256 of the cookie's random id is stored, so a
     copy of the catalog cannot be replayed as a cookie; the CSRF token is checked on every form."""
