@@ -20,7 +20,12 @@ class Settings(BaseSettings):
         default=None, description="Catalog database URL; default is a SQLite file in `home`."
     )
     workspace_backend: str = Field(
-        default="process", description="Workspace isolation: `process` (own process, rlimits) or `inprocess`."
+        default="namespace",
+        description=(
+            "Workspace isolation: `namespace` (own process in new user, mount, network, IPC and PID "
+            "namespaces, only the granted files visible; falls back to `process` with a logged notice "
+            "where Linux refuses namespaces), `process` (own process, rlimits) or `inprocess` (tests only)."
+        ),
     )
     workspace_memory_mb: int = Field(default=2048, description="DuckDB memory limit per workspace (MiB).")
     workspace_threads: int = Field(default=2, description="DuckDB threads per workspace.")

@@ -20,6 +20,7 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext, ForkServerProcess, set_spawning_popen
@@ -35,7 +36,13 @@ _MIB = 1024 * 1024
 _GRACE_S = 1.0  # the child interrupts its own query at timeout_s; the parent kills it this much later
 _JOIN_S = 5.0  # how long a child that already reported may take to exit before it is killed
 _SPARES = 2  # spare workspaces kept ready (the in-process dispatcher runs two jobs at once by default)
-_PRELOAD = ["duckdb", "pyarrow", "sandbox.workspace.runner", "sandbox.workspace.process"]
+_PRELOAD = [
+    "duckdb",
+    "pyarrow",
+    "sandbox.workspace.runner",
+    "sandbox.workspace.process",
+    "sandbox.workspace.namespace",
+]
 
 
 class _Popen(popen_forkserver.Popen):
@@ -85,10 +92,11 @@ def _forkserver() -> BaseContext:
 class _Spare:
     """One workspace process, DuckDB open, waiting for its single request on `conn`."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: Callable[[Connection], None] | None = None) -> None:
         context = _forkserver()
         self.conn, child_end = context.Pipe(duplex=True)
-        self.process = _WorkspaceProcess(target=_spare_main, args=(child_end,), name="workspace", daemon=True)
+        main = target or _spare_main  # the namespace backend passes its own entry point
+        self.process = _WorkspaceProcess(target=main, args=(child_end,), name="workspace", daemon=True)
         self.process.start()
         child_end.close()
 
@@ -100,8 +108,9 @@ class _Spare:
 class _Pool:
     """Spares ready to take; a job that finds none forks its own (the cold path)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, target: Callable[[Connection], None] | None = None) -> None:
         self.size = size
+        self.target = target
         self._ready: list[_Spare] = []
         self._lock = threading.Lock()
         self._refilling = False
@@ -113,7 +122,7 @@ class _Pool:
                 if spare.process.is_alive():
                     return spare
                 spare.discard()
-        return _Spare()
+        return _Spare(self.target)
 
     def refill(self, reap: BaseProcess | None = None) -> None:
         """After a job: reap its process (it exits right after reporting; nobody waits for that on the
@@ -132,7 +141,7 @@ class _Pool:
                 with self._lock:
                     if len(self._ready) >= self.size:
                         return
-                spare = _Spare()
+                spare = _Spare(self.target)
                 with self._lock:
                     self._ready.append(spare)
         except Exception:  # the pool is an optimisation: a job without a spare forks its own
@@ -147,9 +156,9 @@ def _pool() -> _Pool:
     return _Pool(_SPARES)
 
 
-def run_in_child(request: WorkspaceRequest) -> _Status:
+def run_in_child(request: WorkspaceRequest, pool: _Pool | None = None) -> _Status:
     """Hand the request to a spare workspace and wait for its report, killing it on overrun."""
-    pool = _pool()
+    pool = pool or _pool()
     spare = pool.take()
     deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S
     try:
