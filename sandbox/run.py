@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
+from sandbox.scenarios import aware
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
 from sandbox.workspace import run as run_workspace
 
@@ -163,6 +165,8 @@ def _finish(
             reason_code=reason_code,
             detail={"sdc": check_report.get("sdc", {}).get("suppressed_cells")},
         )
+        latency = (datetime.now(UTC) - aware(job.created_at)).total_seconds()
+    rt.metrics.job_latency.labels(state=to).observe(latency)
     rt.job_changed()
 
 

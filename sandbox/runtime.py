@@ -9,6 +9,7 @@ from policies import bundles
 from policies.bundles import Bundle
 from sandbox.catalog import Catalog
 from sandbox.keys import Keyring
+from sandbox.metrics import Metrics
 from sandbox.settings import Settings
 from sandbox.vault import Vault
 
@@ -27,6 +28,7 @@ class Runtime:
         self.catalog = Catalog(settings.catalog_url())
         if migrate:
             self.catalog.migrate()
+        self.metrics = Metrics(self.catalog)  # one registry per runtime, never the global default
         self.vault = Vault(settings.vault_dir, settings.tmp_dir)
         self.keyring = Keyring.load(settings.resolved_master_key_path(), settings.master_key)
         text = (

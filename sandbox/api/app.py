@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
-from sandbox.api import audit, datasets, jobs, reviews, scenarios
+from sandbox.api import audit, datasets, health, jobs, reviews, scenarios
 from sandbox.api.deps import UserDep
 from sandbox.api.schemas import UserOut
 from sandbox.errors import ErrorCode, SandboxError
@@ -120,6 +120,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
 
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
+    app.include_router(health.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:
