@@ -16,6 +16,7 @@ from sandbox.vault import Vault
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
+    from sandbox.jobqueue import Deferrer, QueueDispatcher
     from sandbox.worker import Dispatcher
 
 
@@ -39,7 +40,8 @@ class Runtime:
         self.bundle: Bundle = bundles.parse(text)
         self._analyzer: AnalyzerEngine | None = None
         self._analyzer_lock = threading.Lock()
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Dispatcher | QueueDispatcher | None = None
+        self._deferrer: Deferrer | None = None
         self._job_changed = threading.Condition()
 
     def job_changed(self) -> None:
@@ -60,20 +62,36 @@ class Runtime:
                 self._analyzer = build_analyzer(self.settings.nlp_dir)
             return self._analyzer
 
-    def start_dispatcher(self) -> Dispatcher:
-        from sandbox.worker import Dispatcher
-
+    def start_dispatcher(self) -> Dispatcher | QueueDispatcher:
+        """Run jobs in this process: the dispatcher, or a queue worker when jobs go through the queue."""
         if self.dispatcher is None:
-            self.dispatcher = Dispatcher(self)
+            if self.settings.uses_queue():
+                from sandbox.jobqueue import QueueDispatcher
+
+                self.dispatcher = QueueDispatcher(self)
+            else:
+                from sandbox.worker import Dispatcher
+
+                self.dispatcher = Dispatcher(self)
             self.dispatcher.start()
         return self.dispatcher
 
-    def notify(self) -> None:
-        if self.dispatcher is not None:
+    def notify(self, job_id: str | None = None) -> None:
+        """A job was queued (committed): defer its queue task, or wake the in-process dispatcher."""
+        if job_id is not None and self.settings.uses_queue():
+            if self._deferrer is None:
+                from sandbox.jobqueue import Deferrer
+
+                self._deferrer = Deferrer(self.settings.catalog_url())
+            self._deferrer.defer(job_id)
+        elif self.dispatcher is not None:
             self.dispatcher.wake()
 
     def close(self) -> None:
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
+        if self._deferrer is not None:
+            self._deferrer.close()
+            self._deferrer = None
         self.catalog.dispose()

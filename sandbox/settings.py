@@ -51,6 +51,28 @@ class Settings(BaseSettings):
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
 
+    queue: str = Field(
+        default="auto",
+        description=(
+            "Job queue: `auto` (procrastinate when the catalog is PostgreSQL, else embedded), `embedded` "
+            "(the in-process dispatcher) or `procrastinate` (a shared PostgreSQL queue for `sandbox worker`)."
+        ),
+    )
+    queue_heartbeat_s: float = Field(default=10.0, description="How often a queue worker says it is alive.")
+    queue_stalled_s: float = Field(
+        default=30.0,
+        description="A worker silent this long is dead: its job is retried once, then failed `worker_lost`.",
+    )
+    queue_recover_s: float = Field(
+        default=10.0, description="How often each queue worker looks for stalled and undeferred jobs."
+    )
+
+    def uses_queue(self) -> bool:
+        """Whether jobs go through the shared procrastinate queue rather than the in-process dispatcher."""
+        if self.queue == "auto":
+            return self.catalog_url().startswith("postgresql")
+        return self.queue == "procrastinate"
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 
