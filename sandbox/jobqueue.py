@@ -26,12 +26,10 @@ from typing import TYPE_CHECKING, Any
 
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
-from sqlalchemy import select
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from sandbox import run
-from sandbox.catalog.models import Job
-from sandbox.jobs import JobState
 
 if TYPE_CHECKING:
     from sandbox.runtime import Runtime
@@ -141,11 +139,15 @@ async def _recover(app: procrastinate.App, rt: Runtime) -> None:
 
 
 def _undeferred(rt: Runtime) -> list[str]:
-    """Jobs queued for longer than a recovery period (their task may never have been deferred)."""
+    """Jobs queued for longer than a recovery period with no task waiting or running for them."""
     before = datetime.now(UTC) - timedelta(seconds=rt.settings.queue_recover_s)
     with rt.catalog.session() as s:
-        q = select(Job.id).where(Job.state == JobState.queued, Job.created_at < before).limit(1000)
-        return list(s.execute(q).scalars())
+        q = text(
+            "SELECT j.id FROM jobs j WHERE j.state = 'queued' AND j.created_at < :before AND NOT EXISTS"
+            " (SELECT 1 FROM procrastinate_jobs p WHERE p.lock = j.id AND p.status IN ('todo', 'doing'))"
+            " LIMIT 1000"
+        )
+        return list(s.execute(q, {"before": before}).scalars())
 
 
 class QueueDispatcher:

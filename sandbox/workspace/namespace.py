@@ -32,6 +32,7 @@ import platform
 import resource
 import shutil
 import signal
+import threading
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -248,14 +249,23 @@ def _probe_unshare() -> None:
     os._exit(0)
 
 
-@functools.cache
+_probe_lock = threading.Lock()
+
+
 def usable() -> bool:
     """Whether this machine lets a process make the namespaces (checked once, in a forked child)."""
+    with _probe_lock:  # concurrent first jobs wait for one probe
+        return _usable()
+
+
+@functools.cache
+def _usable() -> bool:
     if platform.system() != "Linux" or platform.machine() not in _SYS_PIVOT_ROOT:
         return False
+    process._forkserver()  # the server must start with its preloads, whoever asks first
     child = process._WorkspaceProcess(target=_probe_unshare, name="namespace-probe", daemon=True)
-    child.start()
-    child.join(10)
+    child.start()  # the first one also starts the forkserver: slow on a loaded machine, so no short timeout
+    child.join(120)
     if child.exitcode != 0:
         process._kill(child)
         log.warning("workspace backend namespace is not permitted here (unshare failed); using process")

@@ -118,7 +118,7 @@ class _Pool:
     def take(self) -> _Spare:
         with self._lock:
             while self._ready:
-                spare = self._ready.pop()
+                spare = self._ready.pop(0)  # the oldest: the likeliest to have DuckDB open already
                 if spare.process.is_alive():
                     return spare
                 spare.discard()
