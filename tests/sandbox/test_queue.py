@@ -247,8 +247,9 @@ def test_many_workers_one_killed_mid_run(tmp_path: Path, postgres_catalog_url: s
             review.decide(rt, reviewer, job_id, ReviewIn(decision="approve", reason="ok"))  # type: ignore[arg-type]
 
         with rt.catalog.session() as s:
-            final = dict(s.execute(select(Job.id, Job.state, Job.reason_code).where(Job.id.in_(ids))).all())
-            final_codes = {row[0]: row[2] for row in s.execute(select(Job.id, Job.state, Job.reason_code))}
+            rows = s.execute(select(Job.id, Job.state, Job.reason_code).where(Job.id.in_(ids))).all()
+            final = {job_id: state for job_id, state, _ in rows}
+            final_codes = {job_id: code for job_id, _, code in rows}
             events = s.execute(
                 select(AuditEvent.object_id, AuditEvent.event_type).where(AuditEvent.object_id.in_(ids))
             ).all()
