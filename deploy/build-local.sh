@@ -17,6 +17,7 @@ MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 BASE_TAG="${BASE_TAG:-sandbox-base:local}"
 IMAGE_TAG="${IMAGE_TAG:-data-sandbox:local}"
 DEMO_ROWS="${DEMO_ROWS:-2000}"
+HOST_CA="${HOST_CA:-/etc/ssl/certs/ca-certificates.crt}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
@@ -25,6 +26,8 @@ if ! docker image inspect "$BASE_TAG" >/dev/null 2>&1; then
   debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     "$SUITE" "$WORK/rootfs" "$MIRROR"
   rm -rf "$WORK/rootfs/var/cache/apt/archives/"*.deb "$WORK/rootfs/var/lib/apt/lists/"*
+  # The base trusts what this host trusts (a site's own CA in front of PyPI, for instance).
+  if [ -f "$HOST_CA" ]; then cp "$HOST_CA" "$WORK/rootfs/etc/ssl/certs/ca-certificates.crt"; fi
   echo "== import as $BASE_TAG"
   tar -C "$WORK/rootfs" -c . | docker import \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
