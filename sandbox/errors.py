@@ -49,6 +49,11 @@ class ErrorCode(StrEnum):
     query_out_of_memory = "query_out_of_memory"
     result_too_large = "result_too_large"
     workspace_crashed = "workspace_crashed"
+    # governance (issue 8)
+    commercial_purpose = "commercial_purpose"
+    retention_not_reached = "retention_not_reached"
+    already_destroyed = "already_destroyed"
+    job_stopped = "job_stopped"
     # anything else
     internal = "internal"
 
@@ -64,6 +69,7 @@ WORKSPACE_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.query_out_of_memory,
         ErrorCode.result_too_large,
         ErrorCode.workspace_crashed,
+        ErrorCode.job_stopped,  # the parent stopped it (cancelled or revoked); never a job's reason_code
     }
 )
 
@@ -109,6 +115,17 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "The query's result has more rows than the workspace allows ({limit} rows).",
     ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
+    ErrorCode.commercial_purpose: (
+        422,
+        "A public-interest (free) scenario may not carry a commercial purpose: the purpose names {term!r} "
+        "from the negative list.",
+    ),
+    ErrorCode.retention_not_reached: (
+        409,
+        "Audit events younger than the retention period ({days} days, before {cutoff}) cannot be purged.",
+    ),
+    ErrorCode.already_destroyed: (409, "{kind} {object_id} was already destroyed."),
+    ErrorCode.job_stopped: (409, "The job was stopped while running: it was cancelled or its grant revoked."),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
 }
 

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from sandbox import audit
+from sandbox import audit, metering
 from sandbox.auth import Role, require
 from sandbox.catalog.models import Job, Release, User
 from sandbox.errors import ErrorCode, SandboxError
@@ -77,6 +77,7 @@ def create(rt: Runtime, s: Session, job: Job, actor: User) -> Release:
     rel = Release(job_id=job.id, artifacts=artifacts, created_at=datetime.now(UTC))
     s.add(rel)
     s.flush()
+    metering.record_release(s, job, table.num_rows, table.num_columns)
     audit.record(
         s,
         "release.created",

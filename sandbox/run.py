@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import select
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import sdc
+from sandbox import vault_keys
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -123,6 +125,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
                 parquet_path=rt.vault.path_of(t.version.path),
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
+                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
             )
             for t in used
         )
@@ -138,6 +141,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,
+        should_stop=stop_check(rt, job_id),
     )
     timings = {"workspace_query_s": round(result.query_s, 4), "workspace_total_s": round(result.total_s, 4)}
     if not result.ok:
@@ -167,6 +171,23 @@ def run_job(rt: Runtime, job_id: str) -> None:
         "timings": timings,
     }
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
+
+
+def stop_check(rt: Runtime, job_id: str, every_s: float = 0.5) -> Callable[[], bool]:
+    """True once the job is no longer running (cancelled, or its scenario or operator revoked); reads
+    the catalog at most every `every_s`, so a revocation stops a running workspace within about that."""
+    last = {"at": time.monotonic(), "stop": False}
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if not last["stop"] and now - last["at"] >= every_s:
+            last["at"] = now
+            with rt.catalog.session() as s:
+                job = s.get(Job, job_id)
+                last["stop"] = job is None or job.state != JobState.running
+        return bool(last["stop"])
+
+    return should_stop
 
 
 def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, list[str]]:

@@ -73,6 +73,21 @@ class Settings(BaseSettings):
             return self.catalog_url().startswith("postgresql")
         return self.queue == "procrastinate"
 
+    audit_retention_days: int = Field(
+        default=1827,
+        ge=0,
+        description="Audit events younger than this (days; default 5 years) are never purged.",
+    )
+
+    vault_encryption: bool = Field(
+        default=True,
+        description="Encrypt vault files at rest, one key per file of a dataset version (crypto-shredding).",
+    )
+    pricing_ledger_path: Path | None = Field(
+        default=None,
+        description="Cost ledger (YAML/JSON, docs/pricing.md) whose fee caps the public disclosure lists.",
+    )
+
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
 

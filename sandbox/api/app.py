@@ -16,6 +16,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
 from sandbox.api import audit, datasets, health, jobs, reviews, scenarios
+from sandbox.api import disclosure as disclosure_api
+from sandbox.api import metering as metering_api
+from sandbox.api import users as users_api
+from sandbox.api.access import AuditAccess
 from sandbox.api.deps import UserDep
 from sandbox.api.schemas import UserOut
 from sandbox.errors import ErrorCode, SandboxError
@@ -116,11 +120,15 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
             return _error(ErrorCode.method_not_allowed, 405, "Method not allowed on this resource.")
         return _error(ErrorCode.invalid_request, 422, "The request could not be read.")
 
-    app.add_middleware(ContainErrors)
+    app.add_middleware(AuditAccess)
+    app.add_middleware(ContainErrors)  # added last: outermost
 
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
     app.include_router(health.router)
+    app.include_router(metering_api.router)
+    app.include_router(users_api.router)
+    app.include_router(disclosure_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:

@@ -278,12 +278,12 @@ def _pool() -> process._Pool:
     return process._Pool(process._SPARES, target=_spare_main)
 
 
-def run(request: WorkspaceRequest) -> _Status:
+def run(request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None) -> _Status:
     """Run a request in a namespace workspace (or a plain process one where namespaces are refused)."""
     try:
         if not usable():
-            return process.run_in_child(request)
-        return process.run_in_child(request, _pool())
+            return process.run_in_child(request, should_stop)
+        return process.run_in_child(request, should_stop, _pool())
     finally:
         shutil.rmtree(request.work_dir / "tmp", ignore_errors=True)
 

@@ -449,6 +449,16 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
     for params in ({"cursor": -1}, {"cursor": SECRET}, {"limit": 1001}):
         w.call(C.invalid_request, "auditor", "GET", "/v1/audit", params=params)
 
+    # --- governance (issue 8) ----------------------------------------------------------------------
+    free = {"name": "free", "purpose": "精准营销", "datasets": {ds_id: ["district"]}, "public_interest": True}
+    w.call(C.commercial_purpose, "operator", "POST", "/v1/scenarios", json=free)
+    w.call(C.retention_not_reached, "admin", "POST", "/v1/audit/purge", params={"before": "2026-01-01"})
+    w.call(C.forbidden, "auditor", "POST", "/v1/audit/purge", params={"before": "2001-01-01"})
+    gone = small_dataset(stack)
+    assert stack["admin"].post(f"/v1/datasets/{gone}/destroy", json={"reason": "test"}).status_code == 200
+    w.call(C.already_destroyed, "admin", "POST", f"/v1/datasets/{gone}/destroy")
+    w.call(C.forbidden, "source", "POST", f"/v1/datasets/{gone}/destroy")
+
     # the audit log of all this carries no secret either
     events = stack["auditor"].get("/v1/audit", params={"limit": 1000})
     assert events.status_code == 200
