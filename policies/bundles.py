@@ -15,6 +15,7 @@ from policies.levels import Classification
 class LevelPolicy:
     k: int
     modes: tuple[str, ...]
+    reviewers: int = 1  # approvals from distinct reviewers an output needs before release
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Bundle:
         policies = [self.levels[c] for c in classifications]
         k = max(p.k for p in policies)
         modes = tuple(m for m in policies[0].modes if all(m in p.modes for p in policies))
-        return LevelPolicy(k=k, modes=modes)
+        return LevelPolicy(k=k, modes=modes, reviewers=max(p.reviewers for p in policies))
 
 
 def parse(text: str) -> Bundle:
@@ -38,6 +39,8 @@ def parse(text: str) -> Bundle:
     >>> text = "general: {k: 10}\\nimportant: {k: 20}\\ncore: {k: 50, modes: [sdc]}"
     >>> parse(text).for_level(Classification.core).k
     50
+    >>> parse(text).for_level(Classification.core).reviewers  # absent: one reviewer
+    1
     """
     raw: dict[str, Any] = yaml.safe_load(text) or {}
     levels: dict[Classification, LevelPolicy] = {}
@@ -48,7 +51,12 @@ def parse(text: str) -> Bundle:
         k = int(entry["k"])
         if k < 1:
             raise ValueError(f"policy bundle level {c.value!r}: k must be at least 1")
-        levels[c] = LevelPolicy(k=k, modes=tuple(str(m) for m in entry.get("modes", ["sdc"])))
+        reviewers = int(entry.get("reviewers", 1))
+        if reviewers < 1:
+            raise ValueError(f"policy bundle level {c.value!r}: reviewers must be at least 1")
+        levels[c] = LevelPolicy(
+            k=k, modes=tuple(str(m) for m in entry.get("modes", ["sdc"])), reviewers=reviewers
+        )
     return Bundle(levels=levels)
 
 

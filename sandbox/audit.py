@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from sandbox.catalog.models import AuditAnchor, AuditEvent, AuditHead, User
@@ -34,6 +34,10 @@ EVENT_TYPES: dict[str, str] = {
     "dataset.registered": "a dataset and its first version entered the vault",
     "dataset.version_added": "a new version of a dataset entered the vault",
     "dataset.columns_changed": "the source unit confirmed or changed column levels or bounds",
+    "dataset.version_held": "a new version changed the schema; held until the source unit confirms it",
+    "dataset.version_confirmed": "the source unit confirmed a held version's columns; it became current",
+    "dataset.version_superseded": "a held version was replaced by a newer one before it was confirmed",
+    "dataset.refresh_failed": "a scheduled or requested re-read of a dataset's source failed",
     "scenario.applied": "an operator applied for a scenario grant",
     "scenario.approved": "an admin approved a scenario grant",
     "scenario.rejected": "an admin rejected a scenario application",
@@ -51,6 +55,8 @@ EVENT_TYPES: dict[str, str] = {
     "budget.debited": "a job's privacy spend was debited from the ledger before it ran",
     "release.created": "release artifacts were written with their sha256",
     "release.downloaded": "the submitting operator downloaded a released artifact",
+    "release.viewed": "the submitting operator viewed a released output in the web console",
+    "auth.signed_out": "a user signed out of the web console (the session row is deleted)",
     # governance (issue 8)
     "access.read": "a protected thing was read over the API (dataset detail, candidate, audit, usage, users)",
     "access.denied": "a request was refused: failed authentication (401) or a forbidden attempt (403)",
@@ -191,3 +197,26 @@ def verify(session: Session, batch: int = 5000) -> Verification:
 
 def count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def query(
+    *,
+    event_type: str | None = None,
+    object_id: str | None = None,
+    actor_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """Events filtered by type, object, actor and time (ISO text, compared as stored: UTC, same form)."""
+    q = select(AuditEvent)
+    if event_type:
+        q = q.where(AuditEvent.event_type == event_type)
+    if object_id:
+        q = q.where(AuditEvent.object_id == object_id)
+    if actor_id:
+        q = q.where(AuditEvent.actor_id == actor_id)
+    if since:
+        q = q.where(AuditEvent.ts >= since)
+    if until:
+        q = q.where(AuditEvent.ts < until)
+    return q

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
     from sandbox.jobqueue import Deferrer, QueueDispatcher
+    from sandbox.refresh import Refresher
     from sandbox.worker import Dispatcher
 
 
@@ -42,6 +43,7 @@ class Runtime:
         self._analyzer_lock = threading.Lock()
         self.dispatcher: Dispatcher | QueueDispatcher | None = None
         self._deferrer: Deferrer | None = None
+        self.refresher: Refresher | None = None
         self._job_changed = threading.Condition()
 
     def job_changed(self) -> None:
@@ -74,6 +76,11 @@ class Runtime:
 
                 self.dispatcher = Dispatcher(self)
             self.dispatcher.start()
+        if self.refresher is None and self.settings.refresh_poll_s > 0:
+            from sandbox.refresh import Refresher
+
+            self.refresher = Refresher(self, self.settings.refresh_poll_s)
+            self.refresher.start()
         return self.dispatcher
 
     def notify(self, job_id: str | None = None) -> None:
@@ -88,6 +95,9 @@ class Runtime:
             self.dispatcher.wake()
 
     def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
+            self.refresher = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

@@ -50,6 +50,26 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
+    refresh_poll_s: float = Field(
+        default=60.0,
+        description="How often the refresh loop looks for datasets whose source is due a re-read; 0 = never.",
+    )
+    registration_memory_mb: int = Field(
+        default=256, description="DuckDB memory cap while profiling a new version (it spills beyond)."
+    )
+    source_batch_rows: int = Field(
+        default=65_536,
+        description="Rows fetched from a database source per batch (bounds registration memory).",
+    )
+    console_session_minutes: int = Field(
+        default=480, ge=1, description="How long a web console sign-in lasts (minutes, absolute)."
+    )
+    console_cookie_secure: bool = Field(
+        default=False, description="Mark the console session cookie `Secure` (set it when served over TLS)."
+    )
+    review_working_days: int = Field(
+        default=10, ge=1, description="Working days (Mon-Fri) a reviewer has to decide on a pending output."
+    )
 
     queue: str = Field(
         default="auto",

@@ -8,7 +8,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
-from sqlalchemy import select
 
 from sandbox import audit, audit_export
 from sandbox.api.deps import RuntimeDep, UserDep
@@ -28,14 +27,15 @@ def events(
     cursor: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     event_type: str | None = None,
     object_id: str | None = None,
+    actor_id: str | None = None,
+    since: Annotated[str | None, Query(description="ISO time (UTC); events at or after it.")] = None,
+    until: Annotated[str | None, Query(description="ISO time (UTC); events before it.")] = None,
 ) -> Page[AuditEventOut]:
     require(user, Role.auditor)
     with rt.catalog.session() as s:
-        q = select(AuditEvent)
-        if event_type:
-            q = q.where(AuditEvent.event_type == event_type)
-        if object_id:
-            q = q.where(AuditEvent.object_id == object_id)
+        q = audit.query(
+            event_type=event_type, object_id=object_id, actor_id=actor_id, since=since, until=until
+        )
         rows, next_cursor = paginate(s, q, AuditEvent.seq, limit, cursor)
         items = [
             AuditEventOut(

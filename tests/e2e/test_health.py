@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import Stack
 from prometheus_client.parser import text_string_to_metric_families
+from support import Stack
 from test_path import setup_scenario, wait
 
 
