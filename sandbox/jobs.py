@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputColumn, OutputKind, Plan, TableGrant
@@ -63,16 +64,29 @@ def advance(
     reason_code: str | None = None,
     detail: dict[str, Any] | None = None,
 ) -> None:
-    """Move a job to `to` and write its audit event; repeating the current state is a no-op."""
+    """Move a job to `to` and write its audit event; repeating the current state is a no-op.
+
+    The change is a conditional UPDATE (`... WHERE id = :id AND state = :from`): of two workers or
+    requests moving one job from the same state, exactly one matches a row; the other gets job_state,
+    whatever either had read before.
+    """
     if job.state == to:
         return
     if to not in TRANSITIONS.get(job.state, frozenset()):
         raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action=f"moved to {to}")
     previous = job.state
-    job.state = to
-    job.reason_code = reason_code
-    job.updated_at = datetime.now(UTC)
-    s.flush()
+    now = datetime.now(UTC)
+    moved = s.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.state == previous)
+        .values(state=to, reason_code=reason_code, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # someone else moved it first; this session's copy is stale
+        s.refresh(job)
+        raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action=f"moved to {to}")
+    for key, value in (("state", to), ("reason_code", reason_code), ("updated_at", now)):
+        set_committed_value(job, key, value)
     audit.record(
         s,
         f"job.{to}",
@@ -270,7 +284,7 @@ def submit(rt: Runtime, actor: User, body: JobIn) -> Submitted:
         return Submitted(
             out, SandboxError(ErrorCode.gate_rejected, detail={"job_id": out.id, "reasons": reasons})
         )
-    rt.notify()
+    rt.notify(out.id)
     return Submitted(out, None)
 
 

@@ -5,9 +5,11 @@ The workspace reports; this module decides. Every state change goes through `job
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,15 @@ from policies.levels import Classification
 from policies.privacy import sdc
 from sandbox import dp_run, vault_keys
 from sandbox.catalog.models import Job, Scenario
-from sandbox.errors import ErrorCode
+from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
+from sandbox.scenarios import aware
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
 from sandbox.workspace import run as run_workspace
+
+log = logging.getLogger(__name__)
+WORKER_LOST = "worker_lost"  # reason_code of a job whose worker died mid-run
 
 
 def claim(rt: Runtime, limit: int) -> list[str]:
@@ -42,6 +48,57 @@ def claim(rt: Runtime, limit: int) -> list[str]:
         for job in jobs:
             advance(s, job, JobState.running, actor=None)
         return [j.id for j in jobs]
+
+
+def claim_job(rt: Runtime, job_id: str) -> bool:
+    """Move one queued job to running (the queue's worker got it by id); False if it was not queued."""
+    try:
+        with rt.catalog.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.state != JobState.queued:
+                return False
+            advance(s, job, JobState.running, actor=None)  # a conditional update: one claimer wins
+    except SandboxError as e:
+        if e.code is ErrorCode.job_state:
+            return False
+        raise
+    rt.job_changed()
+    return True
+
+
+def run_claimed(rt: Runtime, job_id: str) -> None:
+    """run_job, and a job it could not finish is failed (`internal`) with its outputs discarded."""
+    try:
+        run_job(rt, job_id)
+    except Exception as e:
+        # Only the exception type is logged: engine messages may quote data values.
+        log.error("job %s failed internally: %s", job_id, type(e).__name__)
+        try:
+            with rt.catalog.session() as s:
+                job = s.get(Job, job_id)
+                if job is not None and job.state in (JobState.running, JobState.checking):
+                    advance(s, job, JobState.failed, actor=None, reason_code="internal")
+        except Exception as e2:
+            log.error("could not mark job %s failed: %s", job_id, type(e2).__name__)
+        discard_outputs(rt, job_id)
+
+
+def fail_abandoned(rt: Runtime, job_id: str) -> bool:
+    """A retried queue task finds its job running or checking: the worker that claimed it died (its
+    heartbeat lapsed). The job is failed, not resumed: never run twice, never released unreviewed."""
+    try:
+        with rt.catalog.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or job.state not in (JobState.running, JobState.checking):
+                return False
+            advance(s, job, JobState.failed, actor=None, reason_code=WORKER_LOST)
+    except SandboxError as e:
+        if e.code is ErrorCode.job_state:
+            return False
+        raise
+    discard_outputs(rt, job_id)
+    rt.job_changed()
+    return True
 
 
 def candidate_path(rt: Runtime, job_id: str) -> Path:
@@ -167,16 +224,34 @@ def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, lis
 
 
 def _step(rt: Runtime, job_id: str, to: str) -> bool:
-    with rt.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or to not in TRANSITIONS.get(job.state, frozenset()):
-            return False
-        advance(s, job, to, actor=None)
+    try:
+        with rt.catalog.session() as s:
+            job = s.get(Job, job_id)
+            if job is None or to not in TRANSITIONS.get(job.state, frozenset()):
+                discard_outputs(rt, job_id)
+                return False
+            advance(s, job, to, actor=None)
+    except SandboxError as e:  # moved by someone else meanwhile (cancelled, failed as abandoned)
+        if e.code is not ErrorCode.job_state:
+            raise
+        discard_outputs(rt, job_id)
+        return False
     rt.job_changed()
     return True
 
 
 def _finish(
+    rt: Runtime, job_id: str, to: str, *, reason_code: str | None, check_report: dict[str, Any]
+) -> None:
+    try:
+        _finish_in_catalog(rt, job_id, to, reason_code=reason_code, check_report=check_report)
+    except SandboxError as e:  # moved by someone else meanwhile: nothing of this run is kept
+        if e.code is not ErrorCode.job_state:
+            raise
+        discard_outputs(rt, job_id)
+
+
+def _finish_in_catalog(
     rt: Runtime, job_id: str, to: str, *, reason_code: str | None, check_report: dict[str, Any]
 ) -> None:
     with rt.catalog.session() as s:
@@ -193,6 +268,8 @@ def _finish(
             reason_code=reason_code,
             detail={"sdc": check_report.get("sdc", {}).get("suppressed_cells")},
         )
+        latency = (datetime.now(UTC) - aware(job.created_at)).total_seconds()
+    rt.metrics.job_latency.labels(state=to).observe(latency)
     rt.job_changed()
 
 

@@ -9,12 +9,14 @@ from policies import bundles
 from policies.bundles import Bundle
 from sandbox.catalog import Catalog
 from sandbox.keys import Keyring
+from sandbox.metrics import Metrics
 from sandbox.settings import Settings
 from sandbox.vault import Vault
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
+    from sandbox.jobqueue import Deferrer, QueueDispatcher
     from sandbox.refresh import Refresher
     from sandbox.worker import Dispatcher
 
@@ -28,6 +30,7 @@ class Runtime:
         self.catalog = Catalog(settings.catalog_url())
         if migrate:
             self.catalog.migrate()
+        self.metrics = Metrics(self.catalog)  # one registry per runtime, never the global default
         self.vault = Vault(settings.vault_dir, settings.tmp_dir)
         self.keyring = Keyring.load(settings.resolved_master_key_path(), settings.master_key)
         text = (
@@ -38,7 +41,8 @@ class Runtime:
         self.bundle: Bundle = bundles.parse(text)
         self._analyzer: AnalyzerEngine | None = None
         self._analyzer_lock = threading.Lock()
-        self.dispatcher: Dispatcher | None = None
+        self.dispatcher: Dispatcher | QueueDispatcher | None = None
+        self._deferrer: Deferrer | None = None
         self.refresher: Refresher | None = None
         self._job_changed = threading.Condition()
 
@@ -60,11 +64,17 @@ class Runtime:
                 self._analyzer = build_analyzer(self.settings.nlp_dir)
             return self._analyzer
 
-    def start_dispatcher(self) -> Dispatcher:
-        from sandbox.worker import Dispatcher
-
+    def start_dispatcher(self) -> Dispatcher | QueueDispatcher:
+        """Run jobs in this process: the dispatcher, or a queue worker when jobs go through the queue."""
         if self.dispatcher is None:
-            self.dispatcher = Dispatcher(self)
+            if self.settings.uses_queue():
+                from sandbox.jobqueue import QueueDispatcher
+
+                self.dispatcher = QueueDispatcher(self)
+            else:
+                from sandbox.worker import Dispatcher
+
+                self.dispatcher = Dispatcher(self)
             self.dispatcher.start()
         if self.refresher is None and self.settings.refresh_poll_s > 0:
             from sandbox.refresh import Refresher
@@ -73,8 +83,15 @@ class Runtime:
             self.refresher.start()
         return self.dispatcher
 
-    def notify(self) -> None:
-        if self.dispatcher is not None:
+    def notify(self, job_id: str | None = None) -> None:
+        """A job was queued (committed): defer its queue task, or wake the in-process dispatcher."""
+        if job_id is not None and self.settings.uses_queue():
+            if self._deferrer is None:
+                from sandbox.jobqueue import Deferrer
+
+                self._deferrer = Deferrer(self.settings.catalog_url())
+            self._deferrer.defer(job_id)
+        elif self.dispatcher is not None:
             self.dispatcher.wake()
 
     def close(self) -> None:
@@ -84,4 +101,7 @@ class Runtime:
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None
+        if self._deferrer is not None:
+            self._deferrer.close()
+            self._deferrer = None
         self.catalog.dispose()

@@ -54,5 +54,5 @@ class BackgroundServer:
         self.stop()
 
 
-def serve(settings: Settings, host: str, port: int) -> None:
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+def serve(settings: Settings, host: str, port: int, *, dispatch: bool = True) -> None:
+    uvicorn.run(create_app(settings, dispatch=dispatch), host=host, port=port, log_level="info")

@@ -20,7 +20,12 @@ class Settings(BaseSettings):
         default=None, description="Catalog database URL; default is a SQLite file in `home`."
     )
     workspace_backend: str = Field(
-        default="process", description="Workspace isolation: `process` (own process, rlimits) or `inprocess`."
+        default="namespace",
+        description=(
+            "Workspace isolation: `namespace` (own process in new user, mount, network, IPC and PID "
+            "namespaces, only the granted files visible; falls back to `process` with a logged notice "
+            "where Linux refuses namespaces), `process` (own process, rlimits) or `inprocess` (tests only)."
+        ),
     )
     workspace_memory_mb: int = Field(default=2048, description="DuckDB memory limit per workspace (MiB).")
     workspace_threads: int = Field(default=2, description="DuckDB threads per workspace.")
@@ -65,6 +70,28 @@ class Settings(BaseSettings):
     review_working_days: int = Field(
         default=10, ge=1, description="Working days (Mon-Fri) a reviewer has to decide on a pending output."
     )
+
+    queue: str = Field(
+        default="auto",
+        description=(
+            "Job queue: `auto` (procrastinate when the catalog is PostgreSQL, else embedded), `embedded` "
+            "(the in-process dispatcher) or `procrastinate` (a shared PostgreSQL queue for `sandbox worker`)."
+        ),
+    )
+    queue_heartbeat_s: float = Field(default=10.0, description="How often a queue worker says it is alive.")
+    queue_stalled_s: float = Field(
+        default=30.0,
+        description="A worker silent this long is dead: its job is retried once, then failed `worker_lost`.",
+    )
+    queue_recover_s: float = Field(
+        default=10.0, description="How often each queue worker looks for stalled and undeferred jobs."
+    )
+
+    def uses_queue(self) -> bool:
+        """Whether jobs go through the shared procrastinate queue rather than the in-process dispatcher."""
+        if self.queue == "auto":
+            return self.catalog_url().startswith("postgresql")
+        return self.queue == "procrastinate"
 
     audit_retention_days: int = Field(
         default=1827,

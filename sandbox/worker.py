@@ -66,19 +66,4 @@ class Dispatcher:
         self._wake.set()
 
     def _run(self, job_id: str) -> None:
-        try:
-            run.run_job(self.rt, job_id)
-        except Exception as e:
-            # Only the exception type is logged: engine messages may quote data values.
-            log.error("job %s failed internally: %s", job_id, type(e).__name__)
-            try:
-                from sandbox.catalog.models import Job
-                from sandbox.jobs import advance
-
-                with self.rt.catalog.session() as s:
-                    job = s.get(Job, job_id)
-                    if job is not None and job.state in ("running", "checking"):
-                        advance(s, job, "failed", actor=None, reason_code="internal")
-            except Exception as e2:
-                log.error("could not mark job %s failed: %s", job_id, type(e2).__name__)
-            run.discard_outputs(self.rt, job_id)
+        run.run_claimed(self.rt, job_id)

@@ -19,11 +19,14 @@ from sandbox.settings import Settings
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    dispatch: Annotated[
+        bool, typer.Option(help="Also run jobs in this process (off when `sandbox worker`s run them).")
+    ] = True,
 ) -> None:
     """Run the API server (and the in-process job dispatcher)."""
     from sandbox.server import serve as run
 
-    run(Settings(), host, port)
+    run(Settings(), host, port, dispatch=dispatch)
 
 
 @app.command()
@@ -82,4 +85,5 @@ from sandbox.cli import (  # noqa: E402,F401  (registers the groups)
     reviews,
     scenarios,
     users,
+    worker,
 )

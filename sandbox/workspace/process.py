@@ -37,7 +37,13 @@ _GRACE_S = 1.0  # the child interrupts its own query at timeout_s; the parent ki
 _JOIN_S = 5.0  # how long a child that already reported may take to exit before it is killed
 _STOP_SLICE_S = 0.1  # how often a running job's stop check is asked
 _SPARES = 2  # spare workspaces kept ready (the in-process dispatcher runs two jobs at once by default)
-_PRELOAD = ["duckdb", "pyarrow", "sandbox.workspace.runner", "sandbox.workspace.process"]
+_PRELOAD = [
+    "duckdb",
+    "pyarrow",
+    "sandbox.workspace.runner",
+    "sandbox.workspace.process",
+    "sandbox.workspace.namespace",
+]
 
 
 class _Popen(popen_forkserver.Popen):
@@ -87,10 +93,11 @@ def _forkserver() -> BaseContext:
 class _Spare:
     """One workspace process, DuckDB open, waiting for its single request on `conn`."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: Callable[[Connection], None] | None = None) -> None:
         context = _forkserver()
         self.conn, child_end = context.Pipe(duplex=True)
-        self.process = _WorkspaceProcess(target=_spare_main, args=(child_end,), name="workspace", daemon=True)
+        main = target or _spare_main  # the namespace backend passes its own entry point
+        self.process = _WorkspaceProcess(target=main, args=(child_end,), name="workspace", daemon=True)
         self.process.start()
         child_end.close()
 
@@ -102,8 +109,9 @@ class _Spare:
 class _Pool:
     """Spares ready to take; a job that finds none forks its own (the cold path)."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, target: Callable[[Connection], None] | None = None) -> None:
         self.size = size
+        self.target = target
         self._ready: list[_Spare] = []
         self._lock = threading.Lock()
         self._refilling = False
@@ -111,11 +119,11 @@ class _Pool:
     def take(self) -> _Spare:
         with self._lock:
             while self._ready:
-                spare = self._ready.pop()
+                spare = self._ready.pop(0)  # the oldest: the likeliest to have DuckDB open already
                 if spare.process.is_alive():
                     return spare
                 spare.discard()
-        return _Spare()
+        return _Spare(self.target)
 
     def refill(self, reap: BaseProcess | None = None) -> None:
         """After a job: reap its process (it exits right after reporting; nobody waits for that on the
@@ -134,7 +142,7 @@ class _Pool:
                 with self._lock:
                     if len(self._ready) >= self.size:
                         return
-                spare = _Spare()
+                spare = _Spare(self.target)
                 with self._lock:
                     self._ready.append(spare)
         except Exception:  # the pool is an optimisation: a job without a spare forks its own
@@ -149,10 +157,13 @@ def _pool() -> _Pool:
     return _Pool(_SPARES)
 
 
-def run_in_child(request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None) -> _Status:
+def run_in_child(
+    request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None, pool: _Pool | None = None
+) -> _Status:
     """Hand the request to a spare workspace and wait for its report, killing it on overrun, or as
-    soon as `should_stop` (asked every `_STOP_SLICE_S`) says the job was cancelled or revoked."""
-    pool = _pool()
+    soon as `should_stop` (asked every `_STOP_SLICE_S`) says the job was cancelled or revoked.
+    `pool` is the spares of another backend built on these processes (namespace)."""
+    pool = pool or _pool()
     spare = pool.take()
     deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S
     try:

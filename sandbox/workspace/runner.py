@@ -7,7 +7,9 @@ comes back is a small status: ok, row count, an ErrorCode, timings; never an eng
 engine messages quote raw values.
 
 Backends:
-- `process` (default): the job runs in its own limited process (`process.py`).
+- `namespace` (default): a `process` workspace in its own user, mount, network, IPC and PID
+  namespaces, seeing only the granted files (`namespace.py`); `process` where Linux refuses them.
+- `process`: the job runs in its own limited process (`process.py`).
 - `inprocess`: the same steps in this process, for fast tests.
 """
 
@@ -101,6 +103,10 @@ def run(
         from sandbox.workspace.process import run_in_child
 
         status = run_in_child(request, should_stop)
+    elif backend == "namespace":
+        from sandbox.workspace import namespace
+
+        status = namespace.run(request, should_stop)
     else:
         raise ValueError(f"unknown workspace backend {backend!r}")
     total_s = time.perf_counter() - started

@@ -12,7 +12,7 @@ from sandbox.errors import ErrorCode
 from sandbox.workspace import Limits, WorkspaceRequest, WorkspaceResult, run
 from sandbox.workspace.runner import RESULT_NAME
 
-BACKENDS = ["inprocess", "process"]
+BACKENDS = ["inprocess", "process", "namespace"]
 MakeRequest = Callable[..., WorkspaceRequest]
 ROWS = 30  # the fixture's people
 SECRETS = ("SECRET-ALICE", "SECRET-NOTE")  # seeded by conftest.people_path
