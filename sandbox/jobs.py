@@ -101,6 +101,8 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
                 o.get("source_column"),
                 o.get("units_column"),
                 o.get("source_table"),
+                o.get("dominance_total"),
+                o.get("dominance_top"),
             )
             for o in d["outputs"]
         ),
