@@ -144,7 +144,8 @@ def _per_group(
         magnitude = exp.Abs(this=exp.column(f"__c{index}", quoted=True))
         parts.append(exp.Sum(this=magnitude.copy()).as_(f"{TOTAL}_{index}", quoted=True))
         parts.append(_top2(magnitude).as_(f"{TOP}_{index}", quoted=True))
-    grouped = exp.select(*parts).from_(exp.Subquery(this=pre, alias=exp.TableAlias(this=exp.to_identifier("__pre", quoted=True))))
+    alias = exp.TableAlias(this=exp.to_identifier("__pre", quoted=True))
+    grouped = exp.select(*parts).from_(exp.Subquery(this=pre, alias=alias))
     if keys:
         grouped = grouped.group_by(
             *(exp.column(f"__g{position}", quoted=True) for position in range(len(keys))), copy=False
