@@ -97,7 +97,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
-    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys)
+    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc)
     del raw
     pq.write_table(released, candidate_path(rt, job_id))
     result.result_path.unlink(missing_ok=True)
