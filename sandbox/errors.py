@@ -49,6 +49,8 @@ class ErrorCode(StrEnum):
     query_out_of_memory = "query_out_of_memory"
     result_too_large = "result_too_large"
     workspace_crashed = "workspace_crashed"
+    # privacy layer
+    output_pii = "output_pii"
     # anything else
     internal = "internal"
 
@@ -109,6 +111,11 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "The query's result has more rows than the workspace allows ({limit} rows).",
     ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
+    ErrorCode.output_pii: (
+        422,
+        "The output contains what looks like personal information; the check report names the columns "
+        "and entity types.",
+    ),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
 }
 

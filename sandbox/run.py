@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
-from policies.privacy import sdc
+from policies.bundles import LevelPolicy
+from policies.privacy import scan, sdc
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -97,19 +98,29 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
-    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc)
+    released, check_report, hits = privacy_check(rt, raw, plan, level, public_keys)
     del raw
-    pq.write_table(released, candidate_path(rt, job_id))
     result.result_path.unlink(missing_ok=True)
     timings["run_job_s"] = round(time.perf_counter() - started, 4)
-    check_report = {
-        "mode": "sdc",
-        "k": level.k,
-        "dataset_versions": versions,
-        "sdc": report.to_dict(),
-        "timings": timings,
-    }
+    check_report = {**check_report, "dataset_versions": versions, "timings": timings}
+    if hits:  # a value that looks like a phone or an ID never reaches a reviewer
+        code = ErrorCode.output_pii.value
+        _finish(rt, job_id, JobState.failed, reason_code=code, check_report=check_report)
+        return
+    pq.write_table(released, candidate_path(rt, job_id))
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
+
+
+def privacy_check(
+    rt: Runtime, raw: pa.Table, plan: Plan, level: LevelPolicy, public_keys: dict[str, list[str]]
+) -> tuple[pa.Table, dict[str, Any], tuple[scan.PiiHit, ...]]:
+    """SDC, then the PII scan of what would be released; the report names cells, rules, entities."""
+    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc)
+    groups = [o.name for o in plan.outputs if o.kind is OutputKind.group]
+    hits = scan.scan(released, rt.analyzer(), numeric_columns=groups)
+    check_report: dict[str, Any] = {"mode": "sdc", "k": level.k, "sdc": report.to_dict()}
+    check_report["output_pii"] = [h.to_dict() for h in hits]
+    return released, check_report, hits
 
 
 def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, list[str]]:
