@@ -15,9 +15,9 @@ import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from policies.bundles import LevelPolicy
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
-from policies.bundles import LevelPolicy
 from policies.privacy import scan, sdc
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
