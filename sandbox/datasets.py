@@ -22,6 +22,7 @@ from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.vault import StoredVersion
 from sandbox.workspace.profile import profile
+from sandbox.workspace.units import RESERVED, RESERVED_PREFIX, derive
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +104,12 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
     stored: StoredVersion | None = None
     try:
         names = staged_columns(staged)
+        _refuse_reserved(names)
         if meta.privacy_unit not in names:
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
         prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows)
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
-        stored = rt.vault.commit(staged, dataset_id, 1)
+        stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = Dataset(
@@ -125,7 +127,8 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
             s.flush()
             s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now))
             by_name = {p.column: p for p in proposals}
-            for pos, field in enumerate(stored.schema):
+            own = [field for field in stored.schema if field.name not in RESERVED]
+            for pos, field in enumerate(own):
                 s.add(_column_row(dataset_id, pos, field.name, str(field.type), by_name.get(field.name)))
             s.flush()
             audit.record(
@@ -154,6 +157,38 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
         raise
     finally:
         staged.unlink(missing_ok=True)
+
+
+def _refuse_reserved(names: list[str]) -> None:
+    for name in names:
+        if name.startswith(RESERVED_PREFIX):
+            raise SandboxError(
+                ErrorCode.invalid_request,
+                reason=f"column {name!r}: names starting with {RESERVED_PREFIX!r} are reserved",
+            )
+
+
+def _commit_derived(
+    rt: Runtime, staged: Path, dataset_id: str, version: int, privacy_unit: str, max_rows_per_unit: int
+) -> StoredVersion:
+    """Append the reserved `__unit`/`__rank` columns (units map carried over from the previous version)
+    and commit the result; the staged intermediates are removed whatever happens."""
+    previous = rt.vault.units_map_of(dataset_id, version - 1) if version > 1 else None
+    out = staged.with_name(staged.stem + "-derived.parquet")
+    units = staged.with_name(staged.stem + "-units.parquet")
+    try:
+        derived = derive(
+            staged,
+            out,
+            units,
+            privacy_unit,
+            previous_map=previous if previous is not None and previous.exists() else None,
+            one_row_per_unit=max_rows_per_unit <= 1,
+        )
+        return rt.vault.commit(derived.path, dataset_id, version, units_map=derived.units_map)
+    finally:
+        out.unlink(missing_ok=True)
+        units.unlink(missing_ok=True)
 
 
 def staged_columns(path: Path) -> list[str]:
@@ -226,7 +261,7 @@ def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, sour
                 ErrorCode.unknown_column, column=(missing or ["?"])[0], detail={"expected_columns": expected}
             )
         prof = profile(staged, privacy_unit, 1)
-        stored = rt.vault.commit(staged, dataset_id, version)
+        stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)

@@ -69,8 +69,14 @@ class Vault:
             raise
         return staged
 
-    def commit(self, staged: Path, dataset_id: str, version: int) -> StoredVersion:
-        """Move a staged file to its immutable place and hash it."""
+    def units_map_of(self, dataset_id: str, version: int) -> Path:
+        """The dataset's units map as of `version` (see sandbox/workspace/units.py)."""
+        return self.root / dataset_id / f"v{version}" / "units.parquet"
+
+    def commit(
+        self, staged: Path, dataset_id: str, version: int, units_map: Path | None = None
+    ) -> StoredVersion:
+        """Move a staged file (and its units map) to their immutable place and hash the data."""
         rel = f"{dataset_id}/v{version}/data.parquet"
         dest = self.root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -79,6 +85,10 @@ class Vault:
         digest = sha256_file(staged)
         meta = pq.ParquetFile(staged).metadata
         schema = pq.read_schema(staged)
+        if units_map is not None:
+            units_dest = self.units_map_of(dataset_id, version)
+            os.replace(units_map, units_dest)
+            units_dest.chmod(0o444)
         os.replace(staged, dest)
         dest.chmod(0o444)
         nulls = null_columns(meta, schema)

@@ -19,9 +19,10 @@ Derived group keys are selected and grouped by the same expression, requalified 
 
 After a join (`FROM a JOIN b ON a.k = b.k`), a result row mixes rows of several tables, each with its
 own privacy units, and the threshold must hold for each: a cell of 40 visits might be one resident's.
-So `__units` is `LEAST(COUNT(DISTINCT a.<unit of a>), COUNT(DISTINCT b.<unit of b>))`, the fewest
+So `__units` is `LEAST(COUNT(DISTINCT a."__unit"), COUNT(DISTINCT b."__unit"))` (`__unit`: each
+table's reserved integer ordinal of its privacy unit, see sandbox/workspace/units.py), the fewest
 units any one contributing table puts behind the row; an aggregate's companion is the LEAST over the
-same tables of `COUNT(DISTINCT CASE WHEN <argument> IS NOT NULL THEN t.<unit> END)`. Why this bound:
+same tables of `COUNT(DISTINCT CASE WHEN <argument> IS NOT NULL THEN t."__unit" END)`. Why this bound:
 each joined row carries exactly one unit of each table, so a table's distinct units in a group are
 the people of that table whose data the cell depends on, and suppression needs each count, not their
 sum, to reach the threshold. A reference table (every granted column `public`) is published data, so
@@ -64,6 +65,7 @@ from policies.gate.scope import Scope, resolve
 from policies.levels import ColumnLevel
 
 UNITS = "__units"
+UNIT_ORDINAL = "__unit"  # sandbox/workspace/units.py
 
 
 class _Columns:
@@ -99,7 +101,7 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
     if one_row:
         units: exp.Expr = exp.Count(this=exp.Star())
     else:
-        units = _least([_distinct(column(table.privacy_unit, table.name)) for table in counted_tables])
+        units = _least([_distinct(_unit(table)) for table in counted_tables])
     selected: list[exp.Expr] = []
     companions: list[exp.Expr] = []
     described: list[OutputColumn] = []
@@ -113,10 +115,7 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
             else:
                 contributes = exp.Not(this=exp.Is(this=counted, expression=exp.Null()))
                 companion = _least(
-                    [
-                        _distinct(exp.Case().when(contributes.copy(), column(table.privacy_unit, table.name)))
-                        for table in counted_tables
-                    ]
+                    [_distinct(exp.Case().when(contributes.copy(), _unit(table))) for table in counted_tables]
                 )
             companions.append(companion.as_(units_column, quoted=True))
         selected.append(value.as_(output.name, quoted=True))
@@ -163,6 +162,13 @@ def contributing(grants: list[TableGrant]) -> list[TableGrant]:
         table for table in grants if any(c.level != ColumnLevel.public for c in table.columns.values())
     ]
     return protected or grants
+
+
+def _unit(table: TableGrant) -> exp.Column:
+    """The table's reserved unit ordinal: one integer per privacy unit (NULL for a NULL unit), so a
+    distinct count of it is the distinct count of the units, at integer speed rather than over keyed
+    hashes; every workspace view carries it, and no operator can name it."""
+    return exp.column(UNIT_ORDINAL, table=table.name, quoted=True)
 
 
 def _table(grant: TableGrant) -> exp.Table:

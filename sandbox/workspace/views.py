@@ -22,6 +22,8 @@ import duckdb
 
 from policies.levels import ColumnLevel
 
+RESERVED = ("__unit", "__rank")  # sandbox/workspace/units.py materialises them in every vault file
+
 
 @dataclass(frozen=True)
 class ViewSpec:
@@ -92,6 +94,7 @@ def view_sql(view: ViewSpec) -> str:
             items.append(col)
     if not items:
         raise ValueError(f"view {view.name!r} has no granted column")
+    items += [quote_ident(name) for name in RESERVED]  # never nameable by operators: see units.py
     source = f"read_parquet({quote_str(path_of(view))})"
     return f"CREATE VIEW {quote_ident(view.name)} AS SELECT {', '.join(items)} FROM {source}"
 

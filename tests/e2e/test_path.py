@@ -291,3 +291,16 @@ def test_dangerous_queries_are_rejected_without_values(stack: Stack, sql: str) -
     for reason in err["detail"]["reasons"]:
         assert set(reason) >= {"code", "construct", "position", "hint", "message"}
     assert SECRET_NAME not in r.text and SECRET_PHONE not in r.text
+
+
+def test_reserved_column_names_are_refused_and_never_listed(stack: Stack) -> None:
+    r = stack["source"].post(
+        "/v1/datasets",
+        files={"file": ("r.csv", b"resident_id,__unit\n1,2\n", "text/csv")},
+        data={"metadata": json.dumps({"name": "reserved", "privacy_unit": "resident_id"})},
+    )
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+    assert "reserved" in r.json()["error"]["message"]
+    data, _ = _csv_bytes(200)
+    ds = register(stack, data, name="listed")
+    assert not [c["name"] for c in ds["columns"] if c["name"].startswith("__")]

@@ -45,6 +45,7 @@ from policies.levels import ColumnLevel
 from policies.privacy import sdc
 from sandbox.errors import WORKSPACE_CODES
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, run
+from sandbox.workspace.units import with_reserved
 
 K = 5
 PEOPLE = 120
@@ -184,7 +185,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     grants, views = {}, {}
     for name, (table, max_rows) in tables.items():
         path = home / f"{name}.parquet"
-        pq.write_table(table, path)
+        pq.write_table(with_reserved(table, "pid"), path)
         raw.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet('{path}')")
         grants[name] = _grant(name, table, max_rows)
         views[name] = ViewSpec(name, path, tuple(LEVELS.items()), b"scenario-key-generated")

@@ -24,6 +24,7 @@ import pytest
 
 from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 from policies.levels import ColumnLevel
+from sandbox.workspace.units import with_reserved
 
 ROWS = 300
 DISTRICTS = ["Dongcheng", "Xicheng", "Chaoyang", "Haidian", "Daxing", None]
@@ -215,12 +216,13 @@ def _connect(rows_per_unit: str) -> duckdb.DuckDBPyConnection:
         "visits": ("raw_visits", _visits(rng, units)),
         "districts": ("raw_districts", _districts(rng, units)),
     }
-    for raw, data in raws.values():
-        connection.from_arrow(data).create(raw)
+    for table, (raw, data) in raws.items():
+        # Every vault file carries the reserved `__unit`/`__rank` columns (sandbox/workspace/units.py).
+        connection.from_arrow(with_reserved(data, ctx.tables[table].privacy_unit)).create(raw)
     for table, (raw, _) in raws.items():
         grant = ctx.tables[table]
         visible = ", ".join(f'"{c.name}"' for c in grant.columns.values() if c.level != ColumnLevel.hidden)
-        connection.execute(f'CREATE VIEW "{grant.name}" AS SELECT {visible} FROM {raw}')
+        connection.execute(f'CREATE VIEW "{grant.name}" AS SELECT {visible}, "__unit", "__rank" FROM {raw}')
     return connection
 
 

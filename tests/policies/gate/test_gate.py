@@ -310,7 +310,7 @@ def test_one_row_per_unit_counts_rows_instead_of_distinct_units(contexts: dict[s
     one, many = (check(sql, contexts[variant]).plan for variant in ("one", "many"))
     assert one is not None and many is not None
     assert "DISTINCT" not in one.sql and 'COUNT("residents"."income") AS "__units_1"' in one.sql
-    assert 'COUNT(DISTINCT "residents"."resident_id") AS "__units"' in many.sql
+    assert 'COUNT(DISTINCT "residents"."__unit") AS "__units"' in many.sql
     assert one.columns_used == {"residents": ("district", "income")}
 
 

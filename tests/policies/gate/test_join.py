@@ -34,7 +34,7 @@ def test_join_never_takes_the_one_row_per_unit_shortcut(contexts: dict[str, Gate
     assert plan is not None
     assert "COUNT(*)" not in plan.sql
     assert (
-        'LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) '
+        'LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) '
         'AS "__units"' in plan.sql
     )
     assert plan.outputs[1].units_column == "__units_1"
@@ -49,7 +49,7 @@ def test_reference_table_does_not_count_but_a_table_used_through_public_columns_
         ctx,
     ).plan
     assert plan is not None
-    assert 'COUNT(DISTINCT "visits"."resident_id") AS "__units"' in plan.sql
+    assert 'COUNT(DISTINCT "visits"."__unit") AS "__units"' in plan.sql
     assert "LEAST" not in plan.sql and '"districts"."district")' not in plan.sql.split("FROM")[0]
     assert plan.columns_used["districts"] == ("district", "population")
 
@@ -63,7 +63,7 @@ def test_when_every_table_is_a_reference_table_all_count() -> None:
     ctx = GateContext(tables={"a": _public_table("a"), "b": _public_table("b")})
     plan = check("SELECT a.label, COUNT(*) AS n FROM a JOIN b ON a.code = b.code GROUP BY a.label", ctx).plan
     assert plan is not None
-    assert 'LEAST(COUNT(DISTINCT "a"."code"), COUNT(DISTINCT "b"."code")) AS "__units"' in plan.sql
+    assert 'LEAST(COUNT(DISTINCT "a"."__unit"), COUNT(DISTINCT "b"."__unit")) AS "__units"' in plan.sql
 
 
 def test_ambiguous_column_is_placed_and_hinted(ctx: GateContext) -> None:

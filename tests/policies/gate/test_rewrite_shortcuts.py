@@ -8,6 +8,7 @@ import pyarrow as pa
 from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputKind, TableGrant
 from policies.levels import ColumnLevel
+from sandbox.workspace.units import with_reserved
 
 SQL = "SELECT district, SUM(income) AS total FROM people GROUP BY district ORDER BY district"
 
@@ -44,7 +45,7 @@ def test_nullable_companion_counts_only_contributing_units() -> None:
     plan = gate.check(SQL, _ctx(nullable=True, one_row=False)).plan
     assert plan is not None
     con = duckdb.connect()
-    con.register("people", people)
+    con.register("people", with_reserved(people, "pid"))
     row = con.execute(plan.sql).fetchone()
     assert row[:4] == ("x", 3, 3, 1)  # district, total, units in the group, units behind the sum
     assert row[4:] == (3, [3])  # dominance: per-unit |sums|; b and c have no income (NULL, skipped)

@@ -11,6 +11,7 @@ import pytest
 
 from policies.levels import ColumnLevel
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
+from sandbox.workspace.units import with_reserved
 
 SECRET_NAME = "SECRET-ALICE"
 JOIN_SECRET = b"scenario-key-7"
@@ -32,7 +33,7 @@ def people_path(tmp_path: Path) -> Path:
     vault = tmp_path / "vault"
     vault.mkdir()
     path = vault / "people's v1.parquet"  # a quote in the path on purpose
-    pq.write_table(table, path)
+    pq.write_table(with_reserved(table, "person_id"), path)  # as registration writes vault files
     return path
 
 

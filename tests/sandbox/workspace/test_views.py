@@ -12,6 +12,7 @@ import pytest
 from policies.levels import ColumnLevel
 from sandbox.workspace import Limits, ViewSpec
 from sandbox.workspace.runner import open_locked
+from sandbox.workspace.units import with_reserved
 from sandbox.workspace.views import reads_only_views
 
 
@@ -22,9 +23,11 @@ def con(people_view: ViewSpec, work_dir: Path) -> duckdb.DuckDBPyConnection:
     connection.close()
 
 
-def test_view_has_only_granted_non_hidden_columns(con: duckdb.DuckDBPyConnection) -> None:
+def test_view_has_only_granted_non_hidden_columns_and_the_reserved_ones(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
     columns = [row[0] for row in con.execute("DESCRIBE people").fetchall()]
-    assert columns == ["person_id", "district", "income", "name"]
+    assert columns == ["person_id", "district", "income", "name", "__unit", "__rank"]
 
 
 def test_hidden_column_is_not_selectable(con: duckdb.DuckDBPyConnection) -> None:
@@ -56,7 +59,10 @@ def test_join_key_hash_depends_on_the_key(people_path: Path, work_dir: Path) -> 
 def test_odd_names_and_paths_are_quoted(tmp_path: Path, work_dir: Path) -> None:
     path = tmp_path / 'o\'brien "data".parquet'
     pq.write_table(
-        pa.table({'收入 "元"': [1, 2, None], "身份证号": ["a", "b", None], "x'y": [1, 1, 1]}), path
+        with_reserved(
+            pa.table({'收入 "元"': [1, 2, None], "身份证号": ["a", "b", None], "x'y": [1, 1, 1]}), "身份证号"
+        ),
+        path,
     )
     spec = ViewSpec(
         '人口 "表"',
@@ -71,7 +77,8 @@ def test_odd_names_and_paths_are_quoted(tmp_path: Path, work_dir: Path) -> None:
     with open_locked((spec,), Limits(memory_mb=128), work_dir) as c:
         rows = c.sql('SELECT SUM("收入 ""元"""), COUNT("身份证号") FROM "人口 ""表"""').fetchall()
         assert rows == [(3, 2)]  # NULL stays NULL after hashing
-        assert [r[0] for r in c.execute('DESCRIBE "人口 ""表"""').fetchall()] == ['收入 "元"', "身份证号"]
+        described = [r[0] for r in c.execute('DESCRIBE "人口 ""表"""').fetchall()]
+        assert described == ['收入 "元"', "身份证号", "__unit", "__rank"]
 
 
 @pytest.mark.parametrize(

@@ -41,13 +41,11 @@ SELECT
   COUNT(DISTINCT "residents"."resident_id") AS "count_distinct_resident_id",
   SUM("residents"."income") AS "sum_income",
   AVG("residents"."age") AS "avg_age",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_3",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_4"
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_4"
 FROM "residents"
 GROUP BY
   "residents"."sex"
@@ -69,9 +67,9 @@ SELECT COUNT(*) AS n, AVG(income) AS mean FROM residents WHERE year = 1900;
 SELECT
   COUNT(*) AS "n",
   AVG("residents"."income") AS "mean",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_1"
 FROM "residents"
 WHERE
@@ -139,7 +137,7 @@ GROUP BY sex ORDER BY sex;
 SELECT
   "residents"."sex" AS "sex",
   COUNT(DISTINCT "residents"."resident_id") AS "people",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 WHERE
   (
@@ -214,9 +212,9 @@ SELECT COUNT(*) AS n, AVG(income) AS mean FROM residents GROUP BY district, sex 
 SELECT
   COUNT(*) AS "n",
   AVG("residents"."income") AS "mean",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_1"
 FROM "residents"
 GROUP BY
@@ -318,8 +316,8 @@ SELECT "区", AVG("收入") FROM "居民" WHERE "区" <> '东城' GROUP BY "区"
 SELECT
   "居民"."区" AS "区",
   AVG("居民"."收入") AS "avg_收入",
-  COUNT(DISTINCT "居民"."身份证号") AS "__units",
-  COUNT(DISTINCT CASE WHEN NOT "居民"."收入" IS NULL THEN "居民"."身份证号" END) AS "__units_1"
+  COUNT(DISTINCT "居民"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "居民"."收入" IS NULL THEN "居民"."__unit" END) AS "__units_1"
 FROM "居民"
 WHERE
   "居民"."区" <> '东城'
@@ -358,9 +356,9 @@ SELECT date_trunc('year', visit_date) AS visit_year, SUM(income) AS total FROM r
 SELECT
   DATE_TRUNC('YEAR', "residents"."visit_date") AS "visit_year",
   SUM("residents"."income") AS "total",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_1"
 FROM "residents"
 GROUP BY
@@ -384,7 +382,7 @@ SELECT DATE_TRUNC('QUARTER', visit_date) AS q, COUNT(DISTINCT resident_id) AS pe
 SELECT
   DATE_TRUNC('QUARTER', "residents"."visit_date") AS "q",
   COUNT(DISTINCT "residents"."resident_id") AS "people",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   DATE_TRUNC('QUARTER', "residents"."visit_date")
@@ -437,7 +435,7 @@ SELECT extract(month FROM visited_at), COUNT(*) AS n FROM residents GROUP BY ext
 SELECT
   EXTRACT(MONTH FROM "residents"."visited_at") AS "month_visited_at",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   EXTRACT(MONTH FROM "residents"."visited_at");
@@ -449,10 +447,8 @@ SELECT
   YEAR("residents"."visit_date") AS "y",
   COUNT(*) AS "n",
   AVG("residents"."age") AS "mean_age",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_2"
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_2"
 FROM "residents"
 GROUP BY
   YEAR("residents"."visit_date")
@@ -523,9 +519,9 @@ SELECT 2 * floor(household / 2), SUM(income) AS total FROM residents GROUP BY 2 
 SELECT
   2 * FLOOR("residents"."household" / 2) AS "bucket_household",
   SUM("residents"."income") AS "total",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_1"
 FROM "residents"
 GROUP BY
@@ -593,7 +589,7 @@ SELECT trim(district), COUNT(*) AS n FROM residents GROUP BY trim(district);
 SELECT
   TRIM("residents"."district") AS "trim_district",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   TRIM("residents"."district");
@@ -660,7 +656,7 @@ SELECT
     THEN 'large'
   END AS "size",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   CASE
@@ -733,7 +729,7 @@ SELECT CASE lower(sex) WHEN 'f' THEN 'female' ELSE 'male' END AS s, COUNT(*) AS 
 SELECT
   CASE LOWER("residents"."sex") WHEN 'f' THEN 'female' ELSE 'male' END AS "s",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   CASE LOWER("residents"."sex") WHEN 'f' THEN 'female' ELSE 'male' END
@@ -864,7 +860,7 @@ ORDER BY
 SELECT COUNT(*) AS n FROM residents WHERE lower(district) LIKE '%cheng';
 SELECT
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 WHERE
   LOWER("residents"."district") LIKE '%cheng';
@@ -997,12 +993,10 @@ SELECT
   "residents"."district" AS "district",
   STDDEV_SAMP("residents"."spend") AS "sd",
   VAR_POP("residents"."income") AS "v",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."__unit" END) AS "__units_1",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_1",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_2"
 FROM "residents"
 GROUP BY
@@ -1041,10 +1035,8 @@ SELECT
   "residents"."sex" AS "sex",
   COUNT("residents"."age") AS "count_age",
   COUNT(DISTINCT "residents"."resident_id") AS "people",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_1"
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_1"
 FROM "residents"
 GROUP BY
   "residents"."sex"
@@ -1072,7 +1064,7 @@ SELECT
   "residents"."sex" AS "sex",
   AVG("residents"."rooms") AS "mean",
   VAR_POP("residents"."rooms") AS "v",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   "residents"."sex"
@@ -1098,11 +1090,11 @@ SELECT district, AVG(CASE WHEN year >= 2021 THEN income END) AS recent FROM resi
 SELECT
   "residents"."district" AS "district",
   AVG(CASE WHEN "residents"."year" >= 2021 THEN "residents"."income" END) AS "recent",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
     DISTINCT CASE
       WHEN NOT CASE WHEN "residents"."year" >= 2021 THEN "residents"."income" END IS NULL
-      THEN "residents"."resident_id"
+      THEN "residents"."__unit"
     END
   ) AS "__units_1"
 FROM "residents"
@@ -1150,7 +1142,7 @@ SELECT
       ELSE 0.0
     END
   ) AS "s",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
     DISTINCT CASE
       WHEN NOT CASE
@@ -1159,7 +1151,7 @@ SELECT
         WHEN "residents"."district" IS NULL
         THEN "residents"."spend"
       END IS NULL
-      THEN "residents"."resident_id"
+      THEN "residents"."__unit"
     END
   ) AS "__units_0"
 FROM "residents";
@@ -1220,7 +1212,7 @@ SELECT MIN(visited_at), MAX(year) FROM residents WHERE district = 'Haidian';
 SELECT
   MIN("residents"."visited_at") AS "min_visited_at",
   MAX("residents"."year") AS "max_year",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 WHERE
   "residents"."district" = 'Haidian';
@@ -1241,28 +1233,18 @@ SELECT
   VAR_POP("residents"."age") AS "var_pop_age",
   MIN("residents"."year") AS "min_year",
   MAX("residents"."year") AS "max_year",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_3",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_4",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_5",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_6",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_7",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_8",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_9"
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_5",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."__unit" END) AS "__units_6",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."__unit" END) AS "__units_7",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_8",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_9"
 FROM "residents"
 GROUP BY
   YEAR("residents"."visit_date")
@@ -1305,11 +1287,11 @@ SELECT 区, SUM(CASE WHEN 区 <> '东城' THEN 收入 ELSE 0 END) AS 收入合�
 SELECT
   "居民"."区" AS "区",
   SUM(CASE WHEN "居民"."区" <> '东城' THEN "居民"."收入" ELSE 0 END) AS "收入合计",
-  COUNT(DISTINCT "居民"."身份证号") AS "__units",
+  COUNT(DISTINCT "居民"."__unit") AS "__units",
   COUNT(
     DISTINCT CASE
       WHEN NOT CASE WHEN "居民"."区" <> '东城' THEN "居民"."收入" END IS NULL
-      THEN "居民"."身份证号"
+      THEN "居民"."__unit"
     END
   ) AS "__units_1"
 FROM "居民"
@@ -1339,10 +1321,8 @@ SELECT
   MONTH("residents"."visit_date") AS "m",
   COALESCE("residents"."sex", '?') AS "s",
   SUM("residents"."spend") AS "total",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
-  COUNT(
-    DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."resident_id" END
-  ) AS "__units_2"
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."spend" IS NULL THEN "residents"."__unit" END) AS "__units_2"
 FROM "residents"
 GROUP BY
   MONTH("residents"."visit_date"),
@@ -1407,7 +1387,7 @@ SELECT hour(visited_at) AS h, COUNT(*) AS n FROM residents GROUP BY h ORDER BY h
 SELECT
   HOUR("residents"."visited_at") AS "h",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 GROUP BY
   HOUR("residents"."visited_at")
@@ -1433,7 +1413,7 @@ SELECT r.district, COUNT(*) AS visits FROM residents AS r JOIN visits AS v ON r.
 SELECT
   "residents"."district" AS "district",
   COUNT(*) AS "visits",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1447,12 +1427,10 @@ SELECT residents.sex, SUM(visits.cost) AS total FROM residents INNER JOIN visits
 SELECT
   "residents"."sex" AS "sex",
   SUM("visits"."cost") AS "total",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1"
 FROM "residents"
 JOIN "visits"
@@ -1469,12 +1447,10 @@ SELECT
   "visits"."clinic" AS "clinic",
   AVG("visits"."cost") AS "mean_cost",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_2"
 FROM "residents"
 JOIN "visits"
@@ -1492,20 +1468,16 @@ SELECT
   COUNT(*) AS "n",
   SUM("visits"."cost") AS "total",
   AVG("residents"."income") AS "mean_income",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1",
   LEAST(
     COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
     ),
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
-    )
+    COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_2"
 FROM "residents"
 JOIN "visits"
@@ -1518,20 +1490,16 @@ SELECT
   "residents"."district" AS "district",
   SUM("visits"."cost") AS "total",
   SUM("residents"."income") AS "income",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1",
   LEAST(
     COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
     ),
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
-    )
+    COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_2"
 FROM "residents"
 JOIN "visits"
@@ -1547,7 +1515,7 @@ SELECT
   "visits"."kind" AS "kind",
   COUNT(DISTINCT "residents"."resident_id") AS "people",
   COUNT(DISTINCT "visits"."resident_id") AS "patients",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "visits"."resident_id" = "residents"."resident_id"
@@ -1561,7 +1529,7 @@ SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id =
 SELECT
   "visits"."clinic" AS "clinic",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1579,7 +1547,7 @@ SELECT v.kind AS kind, COUNT(*) AS n FROM residents r JOIN visits v ON r.residen
 SELECT
   "visits"."kind" AS "kind",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1594,7 +1562,7 @@ SELECT
   "residents"."district" AS "home",
   "visits"."district" AS "clinic_district",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1610,7 +1578,7 @@ SELECT d.population, COUNT(*) AS n FROM visits v JOIN districts d ON v.district 
 SELECT
   "districts"."population" AS "population",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "visits"."resident_id") AS "__units"
+  COUNT(DISTINCT "visits"."__unit") AS "__units"
 FROM "visits"
 JOIN "districts"
   ON "visits"."district" = "districts"."district"
@@ -1625,7 +1593,7 @@ SELECT
   "visits"."kind" AS "kind",
   "districts"."population" AS "population",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "visits"."resident_id") AS "__units"
+  COUNT(DISTINCT "visits"."__unit") AS "__units"
 FROM "visits"
 JOIN "districts"
   ON "visits"."district" = "districts"."district"
@@ -1638,9 +1606,9 @@ SELECT d.population AS population, SUM(r.income) AS total FROM residents r JOIN 
 SELECT
   "districts"."population" AS "population",
   SUM("residents"."income") AS "total",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_1"
 FROM "residents"
 JOIN "districts"
@@ -1656,7 +1624,7 @@ SELECT
   "residents"."sex" AS "sex",
   "visits"."kind" AS "kind",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1675,7 +1643,7 @@ SELECT v.clinic, COUNT(*) AS n FROM visits v JOIN residents r ON v.resident_id =
 SELECT
   "visits"."clinic" AS "clinic",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "visits"."resident_id"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "visits"."__unit"), COUNT(DISTINCT "residents"."__unit")) AS "__units"
 FROM "visits"
 JOIN "residents"
   ON "visits"."resident_id" = "residents"."resident_id"
@@ -1691,7 +1659,7 @@ SELECT r.sex, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.
 SELECT
   "residents"."sex" AS "sex",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1708,18 +1676,18 @@ SELECT r.sex, SUM(CASE WHEN v.kind = 'inpatient' THEN v.cost ELSE 0 END) AS inpa
 SELECT
   "residents"."sex" AS "sex",
   SUM(CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" ELSE 0 END) AS "inpatient",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
     COUNT(
       DISTINCT CASE
         WHEN NOT CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" END IS NULL
-        THEN "residents"."resident_id"
+        THEN "residents"."__unit"
       END
     ),
     COUNT(
       DISTINCT CASE
         WHEN NOT CASE WHEN "visits"."kind" = 'inpatient' THEN "visits"."cost" END IS NULL
-        THEN "visits"."resident_id"
+        THEN "visits"."__unit"
       END
     )
   ) AS "__units_1"
@@ -1737,7 +1705,7 @@ SELECT
   YEAR("residents"."visit_date") AS "y",
   LOWER("visits"."clinic") AS "c",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1753,7 +1721,7 @@ SELECT CASE WHEN v.clinic IN ('North', 'South') THEN 'ns' ELSE 'other' END AS ar
 SELECT
   CASE WHEN "visits"."clinic" IN ('North', 'South') THEN 'ns' ELSE 'other' END AS "area",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1769,24 +1737,18 @@ SELECT
   STDDEV_SAMP("visits"."cost") AS "sd",
   VAR_POP("residents"."age") AS "vp",
   COUNT("visits"."cost") AS "priced",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_2",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_3"
 FROM "residents"
 JOIN "visits"
@@ -1801,14 +1763,10 @@ SELECT r.district, SUM(r.rooms) AS rooms FROM residents r JOIN visits v ON r.res
 SELECT
   "residents"."district" AS "district",
   SUM("residents"."rooms") AS "rooms",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "visits"."resident_id" END
-    )
+    COUNT(DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "residents"."rooms" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1"
 FROM "residents"
 JOIN "visits"
@@ -1824,7 +1782,7 @@ SELECT
   "visits"."clinic" AS "clinic",
   MIN("residents"."year") AS "first_year",
   MAX("residents"."visited_at") AS "last_seen",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1838,7 +1796,7 @@ SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id =
 SELECT
   "visits"."clinic" AS "clinic",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -1854,7 +1812,7 @@ SELECT r.sex, COUNT(*) AS n FROM visits JOIN residents r ON visits.resident_id =
 SELECT
   "residents"."sex" AS "sex",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "visits"."resident_id"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "visits"."__unit"), COUNT(DISTINCT "residents"."__unit")) AS "__units"
 FROM "visits"
 JOIN "residents"
   ON "visits"."resident_id" = "residents"."resident_id"
@@ -1868,7 +1826,7 @@ SELECT 居民.区, COUNT(*) AS n FROM 居民 JOIN residents ON 居民.身份证�
 SELECT
   "居民"."区" AS "区",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "居民"."身份证号"), COUNT(DISTINCT "residents"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "居民"."__unit"), COUNT(DISTINCT "residents"."__unit")) AS "__units"
 FROM "居民"
 JOIN "residents"
   ON "居民"."身份证号" = "residents"."resident_id"
@@ -1880,12 +1838,10 @@ SELECT COUNT(*) AS n, AVG(v.cost) AS mean FROM residents r JOIN visits v ON r.re
 SELECT
   COUNT(*) AS "n",
   AVG("visits"."cost") AS "mean",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1"
 FROM "residents"
 JOIN "visits"
@@ -1900,12 +1856,10 @@ SELECT COUNT(*) AS n, SUM(v.cost) AS total FROM residents r JOIN visits v ON r.r
 SELECT
   COUNT(*) AS "n",
   SUM("visits"."cost") AS "total",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1"
 FROM "residents"
 JOIN "visits"
@@ -1918,14 +1872,12 @@ SELECT v.clinic AS c, SUM(r.income) AS income FROM residents r JOIN visits v ON 
 SELECT
   "visits"."clinic" AS "c",
   SUM("residents"."income") AS "income",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
     COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
     ),
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
-    )
+    COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1"
 FROM "residents"
 JOIN "visits"
@@ -1941,7 +1893,7 @@ SELECT
   "residents"."sex" AS "sex",
   MAX("districts"."population") AS "biggest",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 JOIN "districts"
   ON "districts"."census_year" = "residents"."year"
@@ -1958,7 +1910,7 @@ SELECT
   "residents"."sex" AS "sex",
   COUNT(DISTINCT "districts"."district") AS "districts",
   COUNT(*) AS "n",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units"
+  COUNT(DISTINCT "residents"."__unit") AS "__units"
 FROM "residents"
 JOIN "districts"
   ON "residents"."year" = "districts"."census_year"
@@ -1972,12 +1924,10 @@ SELECT
   "visits"."kind" AS "kind",
   COUNT(*) AS "n",
   SUM("visits"."cost") AS "total",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
-    COUNT(
-      DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."resident_id" END
-    ),
-    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END)
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_3"
 FROM "residents"
 JOIN "visits"
@@ -1998,26 +1948,24 @@ SELECT
   "visits"."clinic" AS "clinic",
   AVG("residents"."income") AS "income",
   SUM(CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END) AS "female_cost",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
   LEAST(
     COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
     ),
-    COUNT(
-      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."resident_id" END
-    )
+    COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END)
   ) AS "__units_1",
   LEAST(
     COUNT(
       DISTINCT CASE
         WHEN NOT CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END IS NULL
-        THEN "residents"."resident_id"
+        THEN "residents"."__unit"
       END
     ),
     COUNT(
       DISTINCT CASE
         WHEN NOT CASE WHEN "residents"."sex" = 'F' THEN "visits"."cost" END IS NULL
-        THEN "visits"."resident_id"
+        THEN "visits"."__unit"
       END
     )
   ) AS "__units_2"
@@ -2138,7 +2086,7 @@ SELECT
   "residents"."district" AS "area",
   "visits"."clinic" AS "clinic",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -2156,7 +2104,7 @@ SELECT v.clinic, COUNT(*) AS n FROM (SELECT resident_id AS rid FROM residents WH
 SELECT
   "visits"."clinic" AS "clinic",
   COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id"
@@ -2334,9 +2282,9 @@ SELECT
   "residents"."district" AS "d",
   COUNT(*) AS "n",
   SUM("residents"."income") AS "total",
-  COUNT(DISTINCT "residents"."resident_id") AS "__units",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
   COUNT(
-    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."resident_id" END
+    DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
   ) AS "__units_2"
 FROM "residents"
 WHERE
@@ -2363,8 +2311,8 @@ WITH v AS (SELECT district AS area, cost FROM visits WHERE kind = 'inpatient') S
 SELECT
   "districts"."census_year" AS "census_year",
   SUM("visits"."cost") AS "total",
-  COUNT(DISTINCT "visits"."resident_id") AS "__units",
-  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."resident_id" END) AS "__units_1"
+  COUNT(DISTINCT "visits"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END) AS "__units_1"
 FROM "visits"
 JOIN "districts"
   ON "visits"."district" = "districts"."district"
@@ -2378,7 +2326,7 @@ ORDER BY
 SELECT COUNT(*) FROM residents r JOIN (SELECT resident_id FROM visits) v ON r.resident_id = v.resident_id;
 SELECT
   COUNT(*) AS "count",
-  LEAST(COUNT(DISTINCT "residents"."resident_id"), COUNT(DISTINCT "visits"."resident_id")) AS "__units"
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
 FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id";
