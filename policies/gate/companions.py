@@ -12,7 +12,7 @@ first: a pre-aggregation by (group keys, unit) over the same FROM, joins and WHE
 aggregates per group, in a derived table joined back to the query's rows on the group keys with
 `IS NOT DISTINCT FROM` (a NULL key is a group like any other). The derived table has one row per
 group, so the join repeats nothing, and the query reads it with `ANY_VALUE`. After a join the unit
-is that of the aggregate's own table.
+is that of the aggregate's own table: its reserved `__unit` ordinal.
 
 >>> from policies.gate import check
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant

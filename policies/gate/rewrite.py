@@ -143,7 +143,7 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
     limit = tree.args.get("limit")
     if limit is not None:
         query = query.limit(limit.expression.copy())
-    units_of = {table.name: table.privacy_unit for table in grants}
+    units_of = {table.name: UNIT_ORDINAL for table in grants}
     query, described = attach_dominance(query, described, units_of, grant.name, one_row)
     return Plan(
         sql=query.sql(dialect=DIALECT, identify=True, comments=False),

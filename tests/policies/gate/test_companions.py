@@ -13,6 +13,7 @@ from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, TableGrant
 from policies.levels import ColumnLevel
 from policies.privacy import sdc
+from sandbox.workspace.units import with_reserved
 
 
 def _ctx(one_row: bool) -> GateContext:
@@ -26,7 +27,7 @@ def _run(sql: str, people: pa.Table, one_row: bool) -> tuple[list[dict], gate.Pl
     plan = gate.check(sql, _ctx(one_row)).plan
     assert plan is not None
     con = duckdb.connect()
-    con.register("people", people)
+    con.register("people", with_reserved(people, "pid"))
     return con.sql(plan.sql).to_arrow_table().to_pylist(), plan
 
 
