@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__
-from sandbox.api import audit, datasets, jobs, reviews, scenarios
+from sandbox.api import audit, datasets, jobs, reviews, scenarios, sdc
 from sandbox.api.deps import UserDep
 from sandbox.api.schemas import UserOut
 from sandbox.errors import ErrorCode, SandboxError
@@ -118,6 +118,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
 
     app.add_middleware(ContainErrors)
 
+    app.include_router(sdc.router)  # before jobs: /v1/jobs/dry-run is not a job id
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
 
