@@ -30,6 +30,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
+from policies.classify.recognizers import valid_resident_id
 from sandbox.demo_data import residents
 
 SECRET_NAME = "SECRET-LI-8841"
@@ -761,6 +762,49 @@ def test_released_outputs_hold_no_seeded_secret(seeded: Seeded) -> None:
         released = stack["operator"].get(f"/v1/jobs/{job['id']}").json()
         assert released["state"] == "released"
         assert not seeded.secrets.found_in(json.dumps(released["check_report"], ensure_ascii=False))
+    seeded.assert_no_leaks()
+
+
+def test_previews_and_dry_runs_hold_no_seeded_secret(seeded: Seeded) -> None:
+    """Previews and dry runs are drawn from the schema alone: no real value of any column, only
+    format-valid fakes (checked: the resident IDs are valid and none is a real one)."""
+    stack, ds = seeded.stack, seeded.dataset
+    for who in ("operator", "source", "admin"):
+        r = stack[who].get(f"/v1/datasets/{ds['id']}/preview", params={"rows": 200})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["synthetic"] is True and len(body["rows"]) == 200
+        names = [c["name"] for c in body["columns"]]
+        assert names == [c["name"] for c in ds["columns"]]
+        ids = [row[names.index("resident_id")] for row in body["rows"]]
+        assert all(valid_resident_id(i) for i in ids) and not set(ids) & seeded.secrets.resident_ids
+        districts = {row[names.index("district")] for row in body["rows"]}
+        assert districts <= set(seeded.public_keys)  # group columns draw from the declared public keys
+    assert stack["reviewer"].get(f"/v1/datasets/{ds['id']}/preview").status_code == 403
+    for sql in (
+        "SELECT district, COUNT(*) AS n, SUM(income) AS total, AVG(income) AS mean FROM residents "
+        "GROUP BY district ORDER BY district",
+        "SELECT COUNT(*) AS n, SUM(income) AS total FROM residents",
+        f"SELECT sex, COUNT(*) AS n FROM residents WHERE occupation = '{SECRET_OCCUPATION}' GROUP BY sex",
+    ):
+        r = stack["operator"].post(
+            "/v1/jobs/dry-run", json={"scenario_id": seeded.scenario_id, "sql": sql, "mode": "sdc"}
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"synthetic", "columns", "rows", "gate_report", "check_report"}
+        assert body["synthetic"] is True and body["check_report"]["synthetic"] is True
+        assert body["columns"][-1] == "suppressed" and body["gate_report"] == []
+    refused = stack["operator"].post(
+        "/v1/jobs/dry-run", json={"scenario_id": seeded.scenario_id, "sql": "SELECT name FROM residents"}
+    )
+    assert_error_shape(refused, "gate_rejected")
+    assert refused.json()["error"]["detail"]["reasons"]
+    # nothing queued, nothing to review, nothing spent; each dry run audited as one event
+    assert stack["operator"].get("/v1/jobs").json()["items"] == []
+    events = stack["auditor"].get("/v1/audit", params={"object_id": seeded.scenario_id, "limit": 100}).json()
+    outcomes = [e["detail"]["outcome"] for e in events["items"] if e["event_type"] == "job.dry_run"]
+    assert outcomes == ["ok", "ok", "ok", "gate_rejected"]
     seeded.assert_no_leaks()
 
 
