@@ -155,6 +155,10 @@ def _value(spec: ColumnSpec, t: pa.DataType, rng: random.Random, units: list[Any
     return f"{spec.name}_{rng.randrange(10**6):06d}"
 
 
+def _numberless(t: pa.DataType) -> bool:
+    return not (pa.types.is_floating(t) or pa.types.is_decimal(t) or pa.types.is_temporal(t))
+
+
 def synthetic_table(
     specs: list[ColumnSpec], rows: int, seed: int, privacy_unit: str | None = None, rows_per_unit: int = 1
 ) -> pa.Table:
@@ -180,12 +184,9 @@ def synthetic_table(
             pool = max(1, rows // max(1, rows_per_unit))
             base = ColumnSpec(spec.name, spec.type, "hidden", spec.entity)
             units = sorted({_value(base, t, rng, None) for _ in range(pool)}, key=str)
-            if rows_per_unit <= 1 and len(units) == rows:
-                rng.shuffle(units)
-                values = units
-                arrays.append(pa.array(values, type=t))
-                fields.append(pa.field(spec.name, t))
-                continue
+        elif spec.level in ("group", "public") and not spec.public_keys and _numberless(t):
+            # a grouping column has few levels: five synthetic ones, in the column's format
+            units = sorted({_value(spec, t, rng, None) for _ in range(5)}, key=str)
         values = [_value(spec, t, rng, units) for _ in range(rows)]
         try:
             arrays.append(pa.array(values, type=t))

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -18,7 +19,9 @@ from sqlalchemy import select
 from policies.bundles import LevelPolicy
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
-from policies.privacy import scan, sdc
+from policies.privacy import differencing, scan, sdc
+from policies.privacy.differencing import UNIT_SET_PREFIX
+from sandbox import unitsets
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -73,6 +76,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
         level = rt.bundle.strictest([Classification(t.dataset.classification) for t in used])
         public_keys = public_keys_by_output(plan, used)
         versions = {t.dataset.id: t.version.version for t in used}
+        scenario_id = sc.id
     limits = Limits(
         memory_mb=rt.settings.workspace_memory_mb,
         threads=rt.settings.workspace_threads,
@@ -98,7 +102,14 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
-    released, check_report, hits = privacy_check(rt, raw, plan, level, public_keys)
+    sets = {
+        t.dataset.id: differencing.unit_sets(raw.column(f"{UNIT_SET_PREFIX}{t.grant.name}")) for t in used
+    }
+    earlier = unitsets.earlier(rt, scenario_id, job_id)
+    guarded = np.zeros(raw.num_rows, dtype=bool)
+    for dataset, rows in sets.items():
+        guarded |= differencing.guard(rows, earlier, [dataset] * len(rows), level.k)
+    released, check_report, hits = privacy_check(rt, raw, plan, level, public_keys, guarded)
     del raw
     result.result_path.unlink(missing_ok=True)
     timings["run_job_s"] = round(time.perf_counter() - started, 4)
@@ -107,15 +118,30 @@ def run_job(rt: Runtime, job_id: str) -> None:
         code = ErrorCode.output_pii.value
         _finish(rt, job_id, JobState.failed, reason_code=code, check_report=check_report)
         return
+    kept = ~np.asarray(released.column(sdc.SUPPRESSED).to_numpy(zero_copy_only=False), dtype=bool)
+    unitsets.keep(
+        rt,
+        scenario_id,
+        job_id,
+        {d: [b for b, k in zip(rows, kept, strict=True) if k] for d, rows in sets.items()},
+    )
     pq.write_table(released, candidate_path(rt, job_id))
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
 
 
 def privacy_check(
-    rt: Runtime, raw: pa.Table, plan: Plan, level: LevelPolicy, public_keys: dict[str, list[str]]
+    rt: Runtime,
+    raw: pa.Table,
+    plan: Plan,
+    level: LevelPolicy,
+    public_keys: dict[str, list[str]],
+    guarded: np.ndarray | None = None,
 ) -> tuple[pa.Table, dict[str, Any], tuple[scan.PiiHit, ...]]:
-    """SDC, then the PII scan of what would be released; the report names cells, rules, entities."""
-    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc)
+    """SDC (with the differencing guard's rows, if any), then the PII scan of what would be released;
+    the report names cells, rules and entities, never values."""
+    released, report = sdc.apply(
+        raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc, guarded
+    )
     groups = [o.name for o in plan.outputs if o.kind is OutputKind.group]
     hits = scan.scan(released, rt.analyzer(), numeric_columns=groups)
     check_report: dict[str, Any] = {"mode": "sdc", "k": level.k, "sdc": report.to_dict()}

@@ -39,6 +39,7 @@ from policies.gate.plan import OutputColumn, OutputKind
 
 TOTAL = "__dom_total"
 TOP = "__dom_top"
+UNIT_SET = "__unitset:"  # policies.privacy.differencing.UNIT_SET_PREFIX
 DOMINANCE_KINDS = frozenset({OutputKind.sum, OutputKind.avg})
 
 
@@ -153,15 +154,30 @@ def _per_group(
     return grouped
 
 
+def attach_unit_sets(query: exp.Select, tables: Sequence[str]) -> exp.Select:
+    """`query` with, per contributing table, the set of unit ordinals behind each row:
+    `LIST(DISTINCT t."__unit")` as `"__unitset:<table>"`, for the differencing guard
+    (`policies.privacy.differencing`), which keeps the sets of released rows inside the domain."""
+    for table in tables:
+        unit = exp.column("__unit", table=table, quoted=True)
+        listed = exp.Anonymous(this="LIST", expressions=[exp.Distinct(expressions=[unit.copy()])])
+        present = exp.Where(this=exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())))
+        query = query.select(
+            exp.Filter(this=listed, expression=present).as_(f"{UNIT_SET}{table}", quoted=True), copy=False
+        )
+    return query
+
+
 def without(sql: str) -> str:
-    """`sql` with the dominance companions taken out again: the plan as the other passes wrote it
-    (the gate's allowed cases state their rewrites without them).
+    """`sql` with the dominance and unit-set companions taken out again: the plan as the other passes
+    wrote it (the gate's allowed cases state their rewrites without them).
 
     >>> without('SELECT SUM("t"."x") AS "s", SUM(ABS("t"."x")) AS "__dom_total_0" FROM "t"')
     'SELECT SUM("t"."x") AS "s" FROM "t"'
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
-    tree.set("expressions", [e for e in tree.expressions if not e.alias_or_name.startswith("__dom")])
+    ours = ("__dom", UNIT_SET)
+    tree.set("expressions", [e for e in tree.expressions if not e.alias_or_name.startswith(ours)])
     joins = [j for j in tree.args.get("joins") or [] if not j.alias_or_name.startswith("__dom")]
     tree.set("joins", joins or None)
     return tree.sql(dialect="duckdb", identify=True, comments=False)

@@ -58,6 +58,7 @@ from policies.gate import keys
 from policies.gate.aggregates import FUNCTIONS
 from policies.gate.columns import names_output
 from policies.gate.companions import attach as attach_dominance
+from policies.gate.companions import attach_unit_sets
 from policies.gate.parse import DIALECT
 from policies.gate.plan import OutputColumn, OutputKind, Plan, TableGrant
 from policies.gate.project import Output, classify
@@ -145,6 +146,7 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
         query = query.limit(limit.expression.copy())
     units_of = {table.name: UNIT_ORDINAL for table in grants}
     query, described = attach_dominance(query, described, units_of, grant.name, one_row)
+    query = attach_unit_sets(query, [table.name for table in counted_tables])
     return Plan(
         sql=query.sql(dialect=DIALECT, identify=True, comments=False),
         tables=tuple(table.name for table in grants),

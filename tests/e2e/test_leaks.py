@@ -825,12 +825,6 @@ def released_rows(seeded: Seeded, sql: str) -> list[dict[str, Any]]:
     return pq.read_table(io.BytesIO(resp.content)).to_pylist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap, owned by issue 6 (differencing guard over released cells' unit sets): SDC checks "
-    "k units on the query set only, so two released totals (all rows; all rows but one person) differ "
-    "by exactly that person's income",
-)
 def test_differencing_two_released_totals_does_not_reveal_one_income(seeded: Seeded) -> None:
     everyone = released_rows(seeded, "SELECT COUNT(*) AS n, SUM(income) AS total FROM residents")
     all_but_one = released_rows(
@@ -844,6 +838,7 @@ def test_differencing_two_released_totals_does_not_reveal_one_income(seeded: See
         if a["total"] is not None and b["total"] is not None
     ]
     assert SECRET_INCOME not in revealed
+    assert everyone[0]["total"] is not None and all_but_one[0]["suppressed"]  # the second is withheld
 
 
 def on_postgres(request: pytest.FixtureRequest) -> bool:
