@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from connectors import ConnectorError, FileSpec, open_file
 from policies.classify import ColumnProposal, classify
 from policies.levels import ColumnLevel
-from sandbox import audit
+from sandbox import audit, quality
 from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -109,6 +109,7 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
         prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows)
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
+        measured = quality.measure(staged, names, quality.from_proposals(proposals))
         stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
@@ -125,7 +126,7 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
             )
             s.add(ds)
             s.flush()
-            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now))
+            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now, measured))
             by_name = {p.column: p for p in proposals}
             own = [field for field in stored.schema if field.name not in RESERVED]
             for pos, field in enumerate(own):
@@ -198,7 +199,14 @@ def staged_columns(path: Path) -> list[str]:
 
 
 def _version_row(
-    dataset_id: str, version: int, stored: StoredVersion, max_rows: int, fmt: str, actor: User, now: datetime
+    dataset_id: str,
+    version: int,
+    stored: StoredVersion,
+    max_rows: int,
+    fmt: str,
+    actor: User,
+    now: datetime,
+    measured: dict | None = None,
 ) -> DatasetVersion:
     return DatasetVersion(
         dataset_id=dataset_id,
@@ -212,6 +220,7 @@ def _version_row(
         source_format=fmt,
         created_by=actor.id,
         created_at=now,
+        quality=measured,  # sandbox.quality: rates and counts, never values
     )
 
 
@@ -251,6 +260,7 @@ def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, sour
         ]
         version = ds.current_version + 1
         privacy_unit = ds.privacy_unit
+        entities = quality.from_columns(quality.columns_of(s, ds.id))
     staged, fmt = _ingest(rt, source, meta.format, meta.encoding)
     stored: StoredVersion | None = None
     try:
@@ -261,13 +271,16 @@ def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, sour
                 ErrorCode.unknown_column, column=(missing or ["?"])[0], detail={"expected_columns": expected}
             )
         prof = profile(staged, privacy_unit, 1)
+        measured = quality.measure(staged, names, entities)
         stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)
             if ds.current_version != version - 1:
                 raise SandboxError(ErrorCode.invalid_request, reason="another version was added meanwhile")
-            s.add(_version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now))
+            s.add(
+                _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
+            )
             ds.current_version = version
             s.flush()
             audit.record(

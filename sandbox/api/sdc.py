@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from sandbox import dryrun, preview
+from sandbox import dryrun, preview, quality
 from sandbox.api.deps import RuntimeDep, UserDep
 from sandbox.api.schemas import JobIn
 
@@ -29,3 +29,10 @@ def dry_run(rt: RuntimeDep, user: UserDep, body: JobIn) -> dict[str, Any]:
     """Run a job at once over synthetic data: `{"synthetic", "columns", "rows", "gate_report",
     "check_report"}`. No review, no budget, no job; audited as `job.dry_run`."""
     return dryrun.dry_run(rt, user, body)
+
+
+@router.get("/v1/datasets/{dataset_id}/quality")
+def dataset_quality(rt: RuntimeDep, user: UserDep, dataset_id: str) -> dict[str, Any]:
+    """The data quality report of every version (null rates, distinct counts, validity rates,
+    duplicate rows): for the owning source unit and admins; aggregates only."""
+    return quality.report(rt, user, dataset_id)

@@ -65,6 +65,7 @@ class DatasetVersion(Base):
     source_format: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # sandbox.quality (0009)
 
 
 class Column(Base):
@@ -103,6 +104,8 @@ class Scenario(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     join_key_secret: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # dataset id -> column -> {"method": ...}: desensitization in the views (sandbox.workspace.desensitize)
+    desensitize: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # 0009
 
 
 class Job(Base):

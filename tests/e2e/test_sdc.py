@@ -113,3 +113,24 @@ def test_a_group_and_the_same_group_with_one_extra_filter(stack: Stack) -> None:
     assert "differencing" in rules
     by_rule = second["check_report"]["sdc"]["by_rule"]
     assert by_rule["differencing"] >= 1 and not re.search(r"\d{17}[\dX]", json.dumps(second))
+
+
+def test_quality_report_for_the_source_unit_and_admins_only(stack: Stack) -> None:
+    table = residents(300, seed=5)
+    rows = table.to_pylist()
+    rows[0]["resident_id"] = rows[0]["resident_id"][:17] + ("0" if rows[0]["resident_id"][17] != "0" else "1")
+    rows[1]["phone"] = None
+    rows.append(dict(rows[2]))  # a duplicate row
+    table = pa.Table.from_pylist(rows)
+    sc = _setup(stack, {}, ["resident_id", "district", "income"], table)
+    ds_id = next(iter(stack["operator"].get(f"/v1/scenarios/{sc}").json()["datasets"]))
+    r = stack["source"].get(f"/v1/datasets/{ds_id}/quality")
+    assert r.status_code == 200, r.text
+    report = r.json()["versions"][0]["quality"]
+    assert report["rows"] == 301 and report["duplicate_rows"] == 1
+    rid = report["columns"]["resident_id"]
+    assert rid["entity"] == "CN_RESIDENT_ID" and rid["valid_rate"] == round(300 / 301, 4)  # one broken check character
+    assert report["columns"]["phone"]["null_rate"] == round(1 / 301, 4)
+    assert stack["admin"].get(f"/v1/datasets/{ds_id}/quality").json() == r.json()
+    assert stack["operator"].get(f"/v1/datasets/{ds_id}/quality").status_code == 403
+    assert rows[0]["resident_id"] not in r.text and rows[2]["phone"] not in r.text
