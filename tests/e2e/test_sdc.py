@@ -129,7 +129,7 @@ def test_quality_report_for_the_source_unit_and_admins_only(stack: Stack) -> Non
     report = r.json()["versions"][0]["quality"]
     assert report["rows"] == 301 and report["duplicate_rows"] == 1
     rid = report["columns"]["resident_id"]
-    assert rid["entity"] == "CN_RESIDENT_ID" and rid["valid_rate"] == round(300 / 301, 4)  # one broken check character
+    assert rid["entity"] == "CN_RESIDENT_ID" and rid["valid_rate"] == round(300 / 301, 4)  # one broken
     assert report["columns"]["phone"]["null_rate"] == round(1 / 301, 4)
     assert stack["admin"].get(f"/v1/datasets/{ds_id}/quality").json() == r.json()
     assert stack["operator"].get(f"/v1/datasets/{ds_id}/quality").status_code == 403
