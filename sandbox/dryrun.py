@@ -33,7 +33,7 @@ from sandbox.jobs import granted_tables
 from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
 
 SYNTHETIC_ROWS = 2000
@@ -90,6 +90,7 @@ def dry_run(rt: Runtime, actor: User, body: JobIn) -> dict[str, Any]:
                     ),
                     columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                     join_key_secret=secrets.token_bytes(32),  # a fresh key: hashes match nothing real
+                    desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
                 )
                 for index, t in enumerate(used)
             )

@@ -28,6 +28,7 @@ from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
+from sandbox.workspace.desensitize import granted_type
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,10 @@ class GrantedTable:
     grant: TableGrant
 
 
+def keys_of(column: Column) -> tuple[str, ...] | None:
+    return tuple(column.public_keys) if column.public_keys else None
+
+
 def granted_tables(
     s: Session, sc: Scenario, versions: Mapping[str, int] | None = None
 ) -> dict[str, GrantedTable]:
@@ -138,12 +143,15 @@ def granted_tables(
             )
         ).scalar_one()
         all_cols = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
+        methods = (sc.desensitize or {}).get(ds.id, {})  # desensitized columns: their view's type, no keys
         columns = {
             name: ColumnGrant(
                 name,
                 ColumnLevel(all_cols[name].level),
-                tuple(all_cols[name].public_keys) if all_cols[name].public_keys else None,
-                type=all_cols[name].type,
+                tuple(all_cols[name].public_keys)
+                if all_cols[name].public_keys and name not in methods
+                else None,
+                type=granted_type(all_cols[name].type, methods.get(name)),
                 nullable=name in ver.null_columns,
             )
             for name in cols

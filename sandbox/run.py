@@ -26,7 +26,7 @@ from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
 
 
@@ -70,6 +70,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
                 parquet_path=rt.vault.path_of(t.version.path),
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
+                desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
             )
             for t in used
         )

@@ -134,3 +134,45 @@ def test_quality_report_for_the_source_unit_and_admins_only(stack: Stack) -> Non
     assert stack["admin"].get(f"/v1/datasets/{ds_id}/quality").json() == r.json()
     assert stack["operator"].get(f"/v1/datasets/{ds_id}/quality").status_code == 403
     assert rows[0]["resident_id"] not in r.text and rows[2]["phone"] not in r.text
+
+
+def test_desensitized_columns_are_generalized_in_the_view(stack: Stack) -> None:
+    table = residents(600, seed=9)
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf)
+    metadata = {"name": "residents", "classification": "general", "privacy_unit": "resident_id"}
+    ds = (
+        stack["source"]
+        .post(
+            "/v1/datasets",
+            files={"file": ("residents.csv", buf.getvalue(), "text/csv")},
+            data={"metadata": json.dumps(metadata)},
+        )
+        .json()
+    )
+    columns = {"resident_id": {"level": "join_key"}, "age": {"level": "group"}}
+    assert (
+        stack["source"].put(f"/v1/datasets/{ds['id']}/columns", json={"columns": columns}).status_code == 200
+    )
+    body = {"name": "bands", "purpose": "ages", "datasets": {ds["id"]: ["resident_id", "age"]}}
+    wrong = stack["operator"].post(
+        "/v1/scenarios", json={**body, "desensitize": {ds["id"]: {"age": {"method": "mask"}}}}
+    )
+    assert wrong.status_code == 422 and wrong.json()["error"]["code"] == "level_not_allowed"
+    r = stack["operator"].post(
+        "/v1/scenarios", json={**body, "desensitize": {ds["id"]: {"age": {"method": "band", "width": 10}}}}
+    )
+    assert r.status_code == 201, r.text
+    sc = r.json()
+    assert sc["desensitize"] == {ds["id"]: {"age": {"method": "band", "width": 10.0}}}
+    assert stack["admin"].post(f"/v1/scenarios/{sc['id']}/approve", json={"reason": "ok"}).status_code == 200
+    sql = "SELECT age, COUNT(*) AS n FROM residents GROUP BY age ORDER BY age"
+    job = _wait(
+        stack, stack["operator"].post("/v1/jobs", json={"scenario_id": sc["id"], "sql": sql}).json()["id"]
+    )
+    assert job["state"] == "pending_review", job
+    cand = stack["reviewer"].get(f"/v1/reviews/{job['id']}").json()
+    ages = [row[0] for row in cand["rows"] if row[0] is not None]
+    assert ages and all(a % 10 == 0 for a in ages)  # bands, never an exact age
+    dry = stack["operator"].post("/v1/jobs/dry-run", json={"scenario_id": sc["id"], "sql": sql}).json()
+    assert all(row[0] is None or row[0] % 10 == 0 for row in dry["rows"])
