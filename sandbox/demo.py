@@ -1,29 +1,21 @@
-"""`sandbox demo`: the main job, end to end over real HTTP on the embedded default (SQLite, local vault)."""
+"""`sandbox demo`: the main job, end to end over real HTTP on the embedded default (SQLite, local vault),
+written with `sandbox.client` exactly as a source unit, operator, reviewer or auditor would write it."""
 
 from __future__ import annotations
 
 import hashlib
-import io
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pyarrow.csv as pacsv
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from sandbox.auth import Role, add_user
+from sandbox.client import Client, SandboxAPIError, format_reasons
 from sandbox.runtime import Runtime
 from sandbox.server import BackgroundServer
 from sandbox.settings import Settings
@@ -33,27 +25,6 @@ MAIN_JOB = (
     "FROM residents\nGROUP BY district\nORDER BY district"
 )
 RAW_EXPORT = "SELECT name, phone, income FROM residents WHERE district = '福田区'"
-
-
-class _ProgressReader(io.RawIOBase):
-    """A file wrapper that advances a progress bar as httpx streams the upload."""
-
-    def __init__(self, path: Path, progress: Progress, task: Any) -> None:
-        self._f = path.open("rb")
-        self._progress = progress
-        self._task = task
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        chunk = self._f.read(size)
-        self._progress.update(self._task, advance=len(chunk))
-        return chunk
-
-    def close(self) -> None:
-        self._f.close()
-        super().close()
 
 
 def _users(settings: Settings) -> dict[str, str]:
@@ -72,14 +43,6 @@ def _users(settings: Settings) -> dict[str, str]:
     finally:
         rt.close()
     return tokens
-
-
-def _check(resp: httpx.Response, *expected: int) -> dict[str, Any]:
-    if resp.status_code not in expected:
-        raise RuntimeError(
-            f"{resp.request.method} {resp.request.url.path} -> {resp.status_code}: {resp.text}"
-        )
-    return resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
 
 
 def run(rows: int, home: Path | None, console: Console) -> int:
@@ -116,151 +79,115 @@ def _run(settings: Settings, rows: int, console: Console) -> int:
                 progress.advance(gen, batch.num_rows)
     with BackgroundServer(settings) as url:
         console.print(f"Server listening on {url}")
-        clients = {
-            role: httpx.Client(base_url=url, headers={"Authorization": f"Bearer {tok}"}, timeout=120)
-            for role, tok in tokens.items()
-        }
-        src, adm, op, rev, aud = (
-            clients[r] for r in ("source_unit", "admin", "operator", "reviewer", "auditor")
-        )
+        clients = {role: Client(url, tok, timeout=120, console=console) for role, tok in tokens.items()}
+        try:
+            return _story(clients, csv_path, table, console)
+        finally:
+            for c in clients.values():
+                c.close()
 
-        console.rule("1. The source unit registers the dataset")
-        meta = {
-            "name": "residents",
-            "description": "深圳市常住人口抽样 (synthetic)",
-            "classification": "important",
-            "privacy_unit": "resident_id",
-        }
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeElapsedColumn(),
-            console=console,
-        ) as progress:
-            task = progress.add_task("Uploading residents.csv", total=csv_path.stat().st_size)
-            reader = _ProgressReader(csv_path, progress, task)
-            try:
-                ds = _check(
-                    src.post(
-                        "/v1/datasets",
-                        files={"file": ("residents.csv", reader, "text/csv")},
-                        data={"metadata": json.dumps(meta, ensure_ascii=False)},
-                    ),
-                    201,
-                )
-            finally:
-                reader.close()
-        t = Table(
-            "column",
-            "type",
-            "detected PII",
-            "proposed level",
-            title=f"{ds['name']} v{ds['version']}: {ds['rows']:,} rows, sha256 {ds['sha256'][:16]}…",
-        )
-        for c in ds["columns"]:
-            pii = ", ".join(f"{k} {v:.0%}" for k, v in c["pii"].items()) or (c["name_hint"] or "")
-            t.add_row(c["name"], c["type"], pii, c["proposed_level"])
-        console.print(t)
-        districts = sorted(set(table.column("district").to_pylist()))
-        ds = _check(
-            src.put(
-                f"/v1/datasets/{ds['id']}/columns",
-                json={
-                    "columns": {
-                        "resident_id": {"level": "join_key"},
-                        "name": {"level": "hidden"},
-                        "phone": {"level": "hidden"},
-                        "district": {"level": "group", "public_keys": districts},
-                        "sex": {"level": "group"},
-                        "age": {"level": "aggregate", "lower": 0, "upper": 120},
-                        "income": {"level": "aggregate", "lower": 0, "upper": 5_000_000},
-                    }
-                },
-            ),
-            200,
-        )
-        console.print("Levels confirmed; district keys declared public (the published list of districts).")
 
-        console.rule("2. The operator applies for a scenario; the admin approves it")
-        sc = _check(
-            op.post(
-                "/v1/scenarios",
-                json={
-                    "name": "居民收入分区统计",
-                    "purpose": "Average income by district for a public-service planning report",
-                    "datasets": {ds["id"]: ["resident_id", "district", "sex", "age", "income"]},
-                    "modes": ["sdc"],
-                },
-            ),
-            201,
-        )
-        sc = _check(
-            adm.post(f"/v1/scenarios/{sc['id']}/approve", json={"reason": "purpose and columns fit"}), 200
-        )
-        console.print(f"Scenario {sc['id']} is {sc['state']}; columns: {', '.join(sc['datasets'][ds['id']])}")
+def _story(clients: dict[str, Client], csv_path: Path, table: Any, console: Console) -> int:
+    """The seven steps, each one or two client calls: the code a newcomer would write."""
+    src, adm, op, rev, aud = (clients[r] for r in ("source_unit", "admin", "operator", "reviewer", "auditor"))
 
-        console.rule("3. A raw-export attempt is refused by the gate")
-        console.print(f"[dim]{RAW_EXPORT}[/dim]")
-        err = _check(
-            op.post("/v1/jobs", json={"scenario_id": sc["id"], "sql": RAW_EXPORT, "mode": "sdc"}), 422
-        )
-        for r in err["error"]["detail"]["reasons"]:
-            pos = r["position"]
-            where = f" (line {pos['line']}, column {pos['column']})" if pos else ""
-            console.print(f"  [red]{r['code']}[/red]{where}: {r['message']}\n    [dim]{r['hint']}[/dim]")
+    console.rule("1. The source unit registers the dataset")
+    ds = src.register_dataset(
+        csv_path,
+        name="residents",
+        description="深圳市常住人口抽样 (synthetic)",
+        classification="important",
+        privacy_unit="resident_id",
+        progress=True,
+    )
+    t = Table(
+        "column",
+        "type",
+        "detected PII",
+        "proposed level",
+        title=f"{ds.name} v{ds.version}: {ds.rows:,} rows, sha256 {ds.sha256[:16]}…",
+    )
+    for c in ds.columns:
+        pii = ", ".join(f"{k} {v:.0%}" for k, v in c.pii.items()) or (c.name_hint or "")
+        t.add_row(c.name, c.type, pii, c.proposed_level)
+    console.print(t)
+    districts = sorted(set(table.column("district").to_pylist()))
+    ds = src.set_levels(
+        ds.id,
+        {
+            "resident_id": "join_key",
+            "name": "hidden",
+            "phone": "hidden",
+            "district": {"level": "group", "public_keys": districts},
+            "sex": "group",
+            "age": {"level": "aggregate", "lower": 0, "upper": 120},
+            "income": {"level": "aggregate", "lower": 0, "upper": 5_000_000},
+        },
+    )
+    console.print("Levels confirmed; district keys declared public (the published list of districts).")
 
-        console.rule("4. An aggregate job runs in an isolated workspace")
-        console.print(f"[dim]{MAIN_JOB}[/dim]")
-        started = time.perf_counter()
-        job = _check(op.post("/v1/jobs", json={"scenario_id": sc["id"], "sql": MAIN_JOB, "mode": "sdc"}), 202)
-        while job["state"] in ("queued", "running", "checking"):
-            job = _check(op.get(f"/v1/jobs/{job['id']}", params={"wait": 10}), 200)
-        elapsed = time.perf_counter() - started
-        if job["state"] != "pending_review":
-            console.print(f"[red]job ended {job['state']} ({job['reason_code']})[/red]")
-            return 1
-        sdc = job["check_report"]["sdc"]
-        console.print(
-            f"Job {job['id']} reached pending_review in {elapsed * 1000:.0f} ms "
-            f"(k = {job['check_report']['k']}: {sdc['suppressed_cells']} cell(s) suppressed in "
-            f"{sdc['suppressed_rows']} row(s))"
-        )
-        for cell in sdc["suppressed"]:
-            console.print(f"  suppressed row {cell['row']} column {cell['column']}: rule {cell['rule']}")
-        early = op.get(f"/v1/jobs/{job['id']}/result", params={"format": "csv"})
-        console.print(f"Download before release: HTTP {early.status_code} {early.json()['error']['code']}")
+    console.rule("2. The operator applies for a scenario; the admin approves it")
+    sc = op.apply_scenario(
+        name="居民收入分区统计",
+        purpose="Average income by district for a public-service planning report",
+        datasets={ds.id: ["resident_id", "district", "sex", "age", "income"]},
+        modes=["sdc"],
+    )
+    sc = adm.approve_scenario(sc.id, "purpose and columns fit")
+    console.print(f"Scenario {sc.id} is {sc.state}; columns: {', '.join(sc.datasets[ds.id])}")
 
-        console.rule("5. A reviewer checks the output and approves it")
-        queue = _check(rev.get("/v1/reviews", params={"status": "pending"}), 200)
-        console.print(f"Review queue: {len(queue['items'])} job(s) pending")
-        cand = _check(rev.get(f"/v1/reviews/{job['id']}"), 200)
-        t = Table(*cand["columns"], title="Candidate output (post-privacy)")
-        for row in cand["rows"]:
-            t.add_row(*["—" if v is None else (f"{v:,.0f}" if isinstance(v, float) else str(v)) for v in row])
-        console.print(t)
-        _check(
-            rev.post(
-                f"/v1/reviews/{job['id']}",
-                json={"decision": "approve", "reason": "aggregates only; small cell suppressed"},
-            ),
-            200,
-        )
+    console.rule("3. A raw-export attempt is refused by the gate")
+    try:
+        op.submit(sc.id, RAW_EXPORT, "sdc")
+        console.print("[red]the raw export was accepted[/red]")
+        return 1
+    except SandboxAPIError as e:
+        console.print(f"HTTP {e.status} {e.code}: {len(e.reasons)} reason(s)")
+        console.print(format_reasons(RAW_EXPORT, e.reasons), markup=False, highlight=False, soft_wrap=True)
 
-        console.rule("6. The operator downloads the released result")
-        resp = op.get(f"/v1/jobs/{job['id']}/result", params={"format": "csv"})
-        _check(resp, 200)
-        sha = hashlib.sha256(resp.content).hexdigest()
-        ok = sha == resp.headers["X-Content-SHA256"]
-        console.print(
-            f"result.csv: {len(resp.content)} bytes, sha256 {sha[:16]}… "
-            f"({'matches' if ok else 'DOES NOT MATCH'} the release record)"
-        )
-        console.print(resp.content.decode("utf-8"))
+    console.rule("4. An aggregate job runs in an isolated workspace")
+    console.print(f"[dim]{MAIN_JOB}[/dim]")
+    started = time.perf_counter()
+    job = op.wait(op.submit(sc.id, MAIN_JOB, "sdc").id, timeout=600)
+    elapsed = time.perf_counter() - started
+    if job.state != "pending_review":
+        console.print(f"[red]job ended {job.state} ({job.reason_code})[/red]")
+        return 1
+    report = job.check_report or {}
+    sdc = report["sdc"]
+    console.print(
+        f"Job {job.id} reached pending_review in {elapsed * 1000:.0f} ms "
+        f"(k = {report['k']}: {sdc['suppressed_cells']} cell(s) suppressed in "
+        f"{sdc['suppressed_rows']} row(s))"
+    )
+    for cell in sdc["suppressed"]:
+        console.print(f"  suppressed row {cell['row']} column {cell['column']}: rule {cell['rule']}")
+    try:
+        op.result(job.id, "csv")
+    except SandboxAPIError as e:
+        console.print(f"Download before release: HTTP {e.status} {e.code}")
 
-        console.rule("7. The auditor verifies the audit chain")
-        ver = _check(aud.get("/v1/audit/verify"), 200)
-        console.print(f"Audit chain: {ver['events']} events, {'intact' if ver['ok'] else 'BROKEN'}")
-        for c in clients.values():
-            c.close()
-        return 0 if ok and ver["ok"] else 1
+    console.rule("5. A reviewer checks the output and approves it")
+    console.print(f"Review queue: {len(list(rev.review_queue()))} job(s) pending")
+    cand = rev.candidate(job.id)
+    t = Table(*cand.columns, title="Candidate output (post-privacy)")
+    for row in cand.rows:
+        t.add_row(*["—" if v is None else (f"{v:,.0f}" if isinstance(v, float) else str(v)) for v in row])
+    console.print(t)
+    rev.decide(job.id, "approve", "aggregates only; small cell suppressed")
+
+    console.rule("6. The operator downloads the released result")
+    got = op.download(job.id, "csv")
+    sha = hashlib.sha256(got.content).hexdigest()
+    console.print(
+        f"result.csv: {len(got.content)} bytes, sha256 {sha[:16]}… "
+        f"({'matches' if got.verified else 'DOES NOT MATCH'} the release record)"
+    )
+    console.print(got.content.decode("utf-8"))
+    released = op.result_table(job.id)
+    console.print(f"As a pyarrow Table: {released.num_rows} rows, columns {', '.join(released.column_names)}")
+
+    console.rule("7. The auditor verifies the audit chain")
+    ver = aud.audit_verify()
+    console.print(f"Audit chain: {ver.events} events, {'intact' if ver.ok else 'BROKEN'}")
+    return 0 if got.verified and ver.ok else 1

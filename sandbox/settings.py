@@ -80,3 +80,16 @@ class Settings(BaseSettings):
     def ensure_dirs(self) -> None:
         for d in (self.resolved_home(), self.vault_dir, self.jobs_dir, self.releases_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
+
+
+class ClientSettings(BaseSettings):
+    """Where the client and the remote CLI commands connect: `SANDBOX_URL` and `SANDBOX_TOKEN`.
+
+    Separate from the server's `Settings` so a client machine needs no data directory or catalog.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SANDBOX_", extra="ignore")
+
+    url: str | None = Field(default=None, description="Base URL of the API server, e.g. `http://host:8000`.")
+    token: str | None = Field(default=None, description="Bearer token of the user the client acts as.")
+    timeout_s: float = Field(default=60.0, description="Seconds the client waits for one HTTP answer.")

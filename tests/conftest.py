@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -82,6 +82,7 @@ class Stack:
     settings: Settings
     clients: dict[str, httpx.Client]
     user_ids: dict[str, str]
+    tokens: dict[str, str] = field(default_factory=dict)  # name -> bearer token (for sandbox.client / CLI)
 
     def __getitem__(self, who: str) -> httpx.Client:
         return self.clients[who]
@@ -118,7 +119,7 @@ def stack(settings: Settings) -> Iterator[Stack]:
     }
     clients["anonymous"] = httpx.Client(base_url=url, timeout=60)
     try:
-        yield Stack(url, settings, clients, ids)
+        yield Stack(url, settings, clients, ids, tokens)
     finally:
         for c in clients.values():
             c.close()

@@ -71,4 +71,4 @@ def reference() -> str:
     return "\n".join(parts)
 
 
-from sandbox.cli import audit, users  # noqa: E402,F401  (registers the groups)
+from sandbox.cli import audit, datasets, jobs, reviews, scenarios, users  # noqa: E402,F401  (registers the groups)
