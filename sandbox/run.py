@@ -78,6 +78,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
         public_keys = public_keys_by_output(plan, used)
         versions = {t.dataset.id: t.version.version for t in used}
         scenario_id = sc.id
+        unit_columns = [(t.dataset.id, f"{UNIT_SET_PREFIX}{t.grant.name}") for t in used]
     limits = Limits(
         memory_mb=rt.settings.workspace_memory_mb,
         threads=rt.settings.workspace_threads,
@@ -103,8 +104,11 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
+    # one unit set per row and contributing table (reference tables have none: their rows are nobody's)
     sets = {
-        t.dataset.id: differencing.unit_sets(raw.column(f"{UNIT_SET_PREFIX}{t.grant.name}")) for t in used
+        dataset: differencing.unit_sets(raw.column(name))
+        for dataset, name in unit_columns
+        if name in raw.column_names
     }
     earlier = unitsets.earlier(rt, scenario_id, job_id)
     guarded = np.zeros(raw.num_rows, dtype=bool)

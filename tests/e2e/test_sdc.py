@@ -176,3 +176,38 @@ def test_desensitized_columns_are_generalized_in_the_view(stack: Stack) -> None:
     assert ages and all(a % 10 == 0 for a in ages)  # bands, never an exact age
     dry = stack["operator"].post("/v1/jobs/dry-run", json={"scenario_id": sc["id"], "sql": sql}).json()
     assert all(row[0] is None or row[0] % 10 == 0 for row in dry["rows"])
+
+
+def test_a_join_with_a_reference_table_runs_through_the_guard(stack: Stack) -> None:
+    """A reference table (every column public) has no unit set companion: the guard skips it."""
+    table = residents(400, seed=4)
+    sc_people = _setup(stack, {"district": {"level": "public"}}, ["resident_id", "district", "income"], table)
+    ds_people = next(iter(stack["operator"].get(f"/v1/scenarios/{sc_people}").json()["datasets"]))
+    districts = sorted(set(table.column("district").to_pylist()))
+    ref = pa.table({"code": [f"D{i}" for i in range(len(districts))], "district": districts})
+    buf = io.BytesIO()
+    pacsv.write_csv(ref, buf)
+    meta = {"name": "districts", "classification": "general", "privacy_unit": "code"}
+    ds_ref = (
+        stack["source"]
+        .post(
+            "/v1/datasets",
+            files={"file": ("districts.csv", buf.getvalue(), "text/csv")},
+            data={"metadata": json.dumps(meta)},
+        )
+        .json()["id"]
+    )
+    cols = {"code": {"level": "join_key"}, "district": {"level": "public"}}
+    assert stack["source"].put(f"/v1/datasets/{ds_ref}/columns", json={"columns": cols}).status_code == 200
+    granted = {ds_people: ["resident_id", "district", "income"], ds_ref: ["district"]}
+    r = stack["operator"].post("/v1/scenarios", json={"name": "j", "purpose": "j", "datasets": granted})
+    sc = r.json()["id"]
+    assert stack["admin"].post(f"/v1/scenarios/{sc}/approve", json={"reason": "ok"}).status_code == 200
+    sql = (
+        "SELECT d.district, COUNT(*) AS n FROM residents r JOIN districts d ON r.district = d.district "
+        "GROUP BY d.district"
+    )
+    r = stack["operator"].post("/v1/jobs", json={"scenario_id": sc, "sql": sql})
+    assert r.status_code == 202, r.text
+    job = _wait(stack, r.json()["id"])
+    assert job["state"] == "pending_review", job
