@@ -13,8 +13,8 @@ from policies.privacy import sdc
 KEYS = {"d": ["A", "B", "C", "D"]}
 GROUP = OutputColumn("d", OutputKind.group, "d")
 COUNT = OutputColumn("n", OutputKind.count)
-TOTAL = OutputColumn("s", OutputKind.sum, "x", None, None, "__dom_total_2", "__dom_top_2")
-MEAN = OutputColumn("m", OutputKind.avg, "x", None, None, "__dom_total_2", "__dom_top_2")
+TOTAL = OutputColumn("s", OutputKind.sum, "x", dominance_total="__dom_total_2", dominance_top="__dom_top_2")
+MEAN = OutputColumn("m", OutputKind.avg, "x", dominance_total="__dom_total_2", dominance_top="__dom_top_2")
 
 
 def table(**columns: list) -> pa.Table:
