@@ -154,13 +154,15 @@ def _per_group(
     return grouped
 
 
-def attach_unit_sets(query: exp.Select, tables: Sequence[str]) -> exp.Select:
+def attach_unit_sets(query: exp.Select, tables: Sequence[str], one_row: bool = False) -> exp.Select:
     """`query` with, per contributing table, the set of unit ordinals behind each row:
     `LIST(DISTINCT t."__unit")` as `"__unitset:<table>"`, for the differencing guard
-    (`policies.privacy.differencing`), which keeps the sets of released rows inside the domain."""
+    (`policies.privacy.differencing`), which keeps the sets of released rows inside the domain.
+    With one row per unit (`one_row`) the rows' units are already distinct: a plain LIST."""
     for table in tables:
         unit = exp.column("__unit", table=table, quoted=True)
-        listed = exp.Anonymous(this="LIST", expressions=[exp.Distinct(expressions=[unit.copy()])])
+        argument = unit.copy() if one_row else exp.Distinct(expressions=[unit.copy()])
+        listed = exp.Anonymous(this="LIST", expressions=[argument])
         present = exp.Where(this=exp.Not(this=exp.Is(this=unit.copy(), expression=exp.Null())))
         query = query.select(
             exp.Filter(this=listed, expression=present).as_(f"{UNIT_SET}{table}", quoted=True), copy=False

@@ -146,7 +146,7 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
         query = query.limit(limit.expression.copy())
     units_of = {table.name: UNIT_ORDINAL for table in grants}
     query, described = attach_dominance(query, described, units_of, grant.name, one_row)
-    query = attach_unit_sets(query, [table.name for table in counted_tables])
+    query = attach_unit_sets(query, [table.name for table in counted_tables], one_row)
     return Plan(
         sql=query.sql(dialect=DIALECT, identify=True, comments=False),
         tables=tuple(table.name for table in grants),
