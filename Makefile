@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench docs clean
+.PHONY: install demo test lint bench docs clean chromium
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,7 +21,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: $(STAMP) lint
+# The console's browser tests drive Debian's Chromium (never a downloaded browser); a CJK font makes the
+# Chinese pages' screenshots readable.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-wqy-zenhei)
+
+test: $(STAMP) lint chromium
 	$(BIN)/pytest
 
 docs: $(STAMP)

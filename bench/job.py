@@ -42,13 +42,20 @@ def dataset(rows: int) -> Path:
     return path
 
 
-def raw_duckdb(path: Path, threads: int, repeat: int) -> float:
+def raw_duckdb(path: Path, threads: int, repeat: int, key: bytes | None = None) -> float:
+    """The same query straight on the vault file (decrypting it too when it is encrypted at rest)."""
+    from sandbox import vault_crypto
+
     times = []
     for _ in range(repeat):
         con = duckdb.connect()
         con.execute(f"SET threads={threads}")
+        source = f"read_parquet('{path}')"
+        if key:  # decrypted by pyarrow as the workspace does (sandbox/vault_crypto.py)
+            source = vault_crypto.relation_name(path)
+            con.register(source, vault_crypto.dataset_for(path, key))
         t0 = time.perf_counter()
-        con.sql(JOB.replace("FROM residents", f"FROM read_parquet('{path}')")).to_arrow_table()
+        con.sql(JOB.replace("FROM residents", f"FROM {source}")).to_arrow_table()
         times.append(time.perf_counter() - t0)
         con.close()
     return statistics.median(times)
@@ -87,9 +94,13 @@ def main() -> None:
         )
         scenarios.approve(rt, adm, sc.id, DecisionIn())
         vault_file = rt.vault.root / f"{ds.id}/v1/data.parquet"
+        with rt.catalog.session() as s:
+            from sandbox import vault_keys
+
+            key = vault_keys.keys_of(s, rt, ds.id, 1).get("data.parquet")
         rt.close()
 
-        raw = raw_duckdb(vault_file, settings.workspace_threads, args.repeat)
+        raw = raw_duckdb(vault_file, settings.workspace_threads, args.repeat, key)
         e2e, ws_total, ws_query = [], [], []
         with (
             BackgroundServer(settings) as url,

@@ -51,6 +51,7 @@ class SdcRules:
 class LevelPolicy:
     k: int
     modes: tuple[str, ...]
+    reviewers: int = 1  # approvals from distinct reviewers an output needs before release
     sdc: SdcRules = SdcRules()
 
 
@@ -70,7 +71,8 @@ class Bundle:
         rules = policies[0].sdc
         for p in policies[1:]:
             rules = rules.stricter(p.sdc)
-        return LevelPolicy(k=k, modes=modes, sdc=rules)
+        reviewers = max(p.reviewers for p in policies)
+        return LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules)
 
 
 def parse(text: str) -> Bundle:
@@ -79,6 +81,8 @@ def parse(text: str) -> Bundle:
     >>> text = "general: {k: 10}\\nimportant: {k: 20}\\ncore: {k: 50, modes: [sdc]}"
     >>> parse(text).for_level(Classification.core).k
     50
+    >>> parse(text).for_level(Classification.core).reviewers  # absent: one reviewer
+    1
     """
     raw: dict[str, Any] = yaml.safe_load(text) or {}
     levels: dict[Classification, LevelPolicy] = {}
@@ -89,8 +93,12 @@ def parse(text: str) -> Bundle:
         k = int(entry["k"])
         if k < 1:
             raise ValueError(f"policy bundle level {c.value!r}: k must be at least 1")
+        reviewers = int(entry.get("reviewers", 1))
+        if reviewers < 1:
+            raise ValueError(f"policy bundle level {c.value!r}: reviewers must be at least 1")
         modes = tuple(str(m) for m in entry.get("modes", ["sdc"]))
-        levels[c] = LevelPolicy(k=k, modes=modes, sdc=_sdc_rules(c.value, entry.get("sdc") or {}))
+        rules = _sdc_rules(c.value, entry.get("sdc") or {})
+        levels[c] = LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules)
     return Bundle(levels=levels)
 
 

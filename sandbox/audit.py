@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from sandbox.catalog.models import AuditEvent, AuditHead, User
+from sandbox.catalog.models import AuditAnchor, AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
+
+# The API request being served (set by sandbox/api/access.py); `record` adds it to each event's detail,
+# so a state change can be traced to its request. A ContextVar, not state: each request has its own.
+REQUEST_ID: ContextVar[str | None] = ContextVar("sandbox_request_id", default=None)
 
 # Every event type the runtime writes; docs/audit.md lists each one (a test keeps them in step).
 EVENT_TYPES: dict[str, str] = {
@@ -48,6 +53,18 @@ EVENT_TYPES: dict[str, str] = {
     "budget.debited": "a job's privacy spend was debited from the ledger before it ran",
     "release.created": "release artifacts were written with their sha256",
     "release.downloaded": "the submitting operator downloaded a released artifact",
+    "release.viewed": "the submitting operator viewed a released output in the web console",
+    "auth.signed_out": "a user signed out of the web console (the session row is deleted)",
+    # governance (issue 8)
+    "access.read": "a protected thing was read over the API (dataset detail, candidate, audit, usage, users)",
+    "access.denied": "a request was refused: failed authentication (401) or a forbidden attempt (403)",
+    "auth.signed_in": "a user signed in (console sessions; bearer-token requests are not sign-ins)",
+    "audit.exported": "a time range of the audit log was exported with its anchor hashes",
+    "audit.purged": "events older than the retention were purged; the chain continues from the anchor",
+    "user.token_rotated": "an admin replaced a user's token (the old one stops working at once)",
+    "user.revoked": "an admin deactivated a user: its token is refused from the next request",
+    "operator.exited": "an operator exited: the destruction record (ids, paths, sha256s, never values)",
+    "dataset.destroyed": "a dataset was destroyed: its data keys and vault files deleted (crypto-shredding)",
 }
 
 
@@ -55,20 +72,21 @@ def _canonical(fields: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _digest(prev_hash: str, ev: AuditEvent) -> str:
-    body = _canonical(
-        {
-            "seq": ev.seq,
-            "ts": ev.ts,
-            "actor_id": ev.actor_id,
-            "actor_roles": ev.actor_roles,
-            "event_type": ev.event_type,
-            "object_type": ev.object_type,
-            "object_id": ev.object_id,
-            "detail": ev.detail,
-        }
-    )
+HASHED = ("seq", "ts", "actor_id", "actor_roles", "event_type", "object_type", "object_id", "detail")
+
+
+def digest_of(prev_hash: str, fields: dict[str, Any]) -> str:
+    """hash(n) from hash(n-1) and event n's hashed fields (as stored: `detail` is canonical JSON text)."""
+    body = _canonical({k: fields[k] for k in HASHED})
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def fields_of(ev: AuditEvent) -> dict[str, Any]:
+    return {k: getattr(ev, k) for k in HASHED}
+
+
+def _digest(prev_hash: str, ev: AuditEvent) -> str:
+    return digest_of(prev_hash, fields_of(ev))
 
 
 def record(
@@ -83,6 +101,9 @@ def record(
     """Append one event to the chain in the caller's transaction. Detail never holds data values."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown audit event type {event_type!r}")
+    request_id = REQUEST_ID.get()
+    if request_id is not None and "request_id" not in (detail or {}):
+        detail = {**(detail or {}), "request_id": request_id}
     head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
     if head is None:
         head = AuditHead(id=1, seq=0, hash=GENESIS)
@@ -124,12 +145,22 @@ class Verification:
         }
 
 
+def latest_anchor(session: Session) -> AuditAnchor | None:
+    return session.execute(select(AuditAnchor).order_by(AuditAnchor.id.desc()).limit(1)).scalar_one_or_none()
+
+
 def verify(session: Session, batch: int = 5000) -> Verification:
-    """Walk the chain in seq order and report the first event that breaks it."""
-    prev = GENESIS
-    expected_seq = 1
+    """Walk the chain in seq order and report the first event that breaks it.
+
+    After a purge the chain starts from the latest anchor (the last purged event's seq and hash), and
+    the `audit.purged` event that wrote the anchor must still be in the chain, naming the same hash.
+    """
+    anchor = latest_anchor(session)
+    prev = anchor.hash if anchor else GENESIS
+    expected_seq = anchor.seq + 1 if anchor else 1
     count = 0
-    last_seq = 0
+    last_seq = expected_seq - 1
+    anchor_confirmed = anchor is None
     while True:
         rows = (
             session.execute(
@@ -147,6 +178,9 @@ def verify(session: Session, batch: int = 5000) -> Verification:
                 return Verification(False, count, ev.seq, "link to the previous event does not match")
             if _digest(prev, ev) != ev.hash:
                 return Verification(False, count, ev.seq, "event content does not match its hash")
+            if not anchor_confirmed and ev.event_type == "audit.purged" and anchor is not None:
+                d = json.loads(ev.detail)
+                anchor_confirmed = d.get("anchor_seq") == anchor.seq and d.get("anchor_hash") == anchor.hash
             prev = ev.hash
             last_seq = ev.seq
             expected_seq += 1
@@ -154,8 +188,33 @@ def verify(session: Session, batch: int = 5000) -> Verification:
     head = session.get(AuditHead, 1)
     if head is not None and (head.seq != last_seq or head.hash != prev):
         return Verification(False, count, last_seq + 1, "events after this point were removed")
+    if not anchor_confirmed:
+        return Verification(False, count, anchor.seq + 1 if anchor else None, "the anchor has no purge event")
     return Verification(True, count)
 
 
 def count(session: Session) -> int:
     return int(session.execute(select(func.count()).select_from(AuditEvent)).scalar_one())
+
+
+def query(
+    *,
+    event_type: str | None = None,
+    object_id: str | None = None,
+    actor_id: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> Select[tuple[AuditEvent]]:
+    """Events filtered by type, object, actor and time (ISO text, compared as stored: UTC, same form)."""
+    q = select(AuditEvent)
+    if event_type:
+        q = q.where(AuditEvent.event_type == event_type)
+    if object_id:
+        q = q.where(AuditEvent.object_id == object_id)
+    if actor_id:
+        q = q.where(AuditEvent.actor_id == actor_id)
+    if since:
+        q = q.where(AuditEvent.ts >= since)
+    if until:
+        q = q.where(AuditEvent.ts < until)
+    return q

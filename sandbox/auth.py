@@ -41,7 +41,9 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{time.time_ns() // 1_000_000:012x}{uuid.uuid4().hex[:8]}"
 
 
-def add_user(session: Session, name: str, roles: list[Role], unit: str | None = None) -> tuple[User, str]:
+def add_user(
+    session: Session, name: str, roles: list[Role], unit: str | None = None, *, actor: User | None = None
+) -> tuple[User, str]:
     """Create a user; returns the user and its token (the only time the token exists in clear)."""
     if not roles:
         raise SandboxError(ErrorCode.invalid_request, reason="a user needs at least one role")
@@ -62,7 +64,7 @@ def add_user(session: Session, name: str, roles: list[Role], unit: str | None = 
     audit.record(
         session,
         "user.created",
-        actor=None,
+        actor=actor,
         object_type="user",
         object_id=user.id,
         detail={"name": name, "roles": user.roles, "unit": unit},

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from connectors import ConnectorError, FileSpec, open_file
 from policies.classify import ColumnProposal, classify
 from policies.levels import ColumnLevel
-from sandbox import audit, quality
+from sandbox import audit, quality, vault_keys
 from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -127,6 +127,7 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
             s.add(ds)
             s.flush()
             s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now, measured))
+            vault_keys.store(s, rt, dataset_id, 1, stored)
             by_name = {p.column: p for p in proposals}
             own = [field for field in stored.schema if field.name not in RESERVED]
             for pos, field in enumerate(own):
@@ -177,7 +178,10 @@ def _commit_derived(
     previous = rt.vault.units_map_of(dataset_id, version - 1) if version > 1 else None
     out = staged.with_name(staged.stem + "-derived.parquet")
     units = staged.with_name(staged.stem + "-units.parquet")
+    plain_previous = staged.with_name(staged.stem + "-previous-units.parquet")
     try:
+        if previous is not None and previous.exists():
+            previous = vault_keys.plain_units_map(rt, dataset_id, version - 1, previous, plain_previous)
         derived = derive(
             staged,
             out,
@@ -186,10 +190,17 @@ def _commit_derived(
             previous_map=previous if previous is not None and previous.exists() else None,
             one_row_per_unit=max_rows_per_unit <= 1,
         )
-        return rt.vault.commit(derived.path, dataset_id, version, units_map=derived.units_map)
+        return rt.vault.commit(
+            derived.path,
+            dataset_id,
+            version,
+            units_map=derived.units_map,
+            encrypt=rt.settings.vault_encryption,
+        )
     finally:
         out.unlink(missing_ok=True)
         units.unlink(missing_ok=True)
+        plain_previous.unlink(missing_ok=True)
 
 
 def staged_columns(path: Path) -> list[str]:
@@ -281,6 +292,7 @@ def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, sour
             s.add(
                 _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
             )
+            vault_keys.store(s, rt, dataset_id, version, stored)
             ds.current_version = version
             s.flush()
             audit.record(

@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     not_released = "not_released"
     # review
     review_own_job = "review_own_job"
+    review_already_approved = "review_already_approved"
+    # web console
+    csrf_failed = "csrf_failed"
     # workspace (sanitized engine errors: the engine's text never crosses the boundary)
     query_conversion_failed = "query_conversion_failed"
     query_out_of_range = "query_out_of_range"
@@ -49,6 +52,11 @@ class ErrorCode(StrEnum):
     query_out_of_memory = "query_out_of_memory"
     result_too_large = "result_too_large"
     workspace_crashed = "workspace_crashed"
+    # governance (issue 8)
+    commercial_purpose = "commercial_purpose"
+    retention_not_reached = "retention_not_reached"
+    already_destroyed = "already_destroyed"
+    job_stopped = "job_stopped"
     # privacy layer
     output_pii = "output_pii"
     # anything else
@@ -66,6 +74,7 @@ WORKSPACE_CODES: frozenset[ErrorCode] = frozenset(
         ErrorCode.query_out_of_memory,
         ErrorCode.result_too_large,
         ErrorCode.workspace_crashed,
+        ErrorCode.job_stopped,  # the parent stopped it (cancelled or revoked); never a job's reason_code
     }
 )
 
@@ -100,6 +109,11 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.job_state: (409, "Job {job_id} is {state}; it cannot be {action}."),
     ErrorCode.not_released: (409, "Job {job_id} has no released output (state {state})."),
     ErrorCode.review_own_job: (403, "Nobody may review a job they submitted."),
+    ErrorCode.review_already_approved: (
+        409,
+        "You already approved job {job_id}; its next approval must come from a different reviewer.",
+    ),
+    ErrorCode.csrf_failed: (403, "The form's CSRF token is missing or does not match your session."),
     ErrorCode.query_conversion_failed: (422, "A value could not be converted to the requested type."),
     ErrorCode.query_out_of_range: (422, "A value was out of range for its type."),
     ErrorCode.query_division_by_zero: (422, "The query divided by zero."),
@@ -111,6 +125,17 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "The query's result has more rows than the workspace allows ({limit} rows).",
     ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
+    ErrorCode.commercial_purpose: (
+        422,
+        "A public-interest (free) scenario may not carry a commercial purpose: the purpose names {term!r} "
+        "from the negative list.",
+    ),
+    ErrorCode.retention_not_reached: (
+        409,
+        "Audit events younger than the retention period ({days} days, before {cutoff}) cannot be purged.",
+    ),
+    ErrorCode.already_destroyed: (409, "{kind} {object_id} was already destroyed."),
+    ErrorCode.job_stopped: (409, "The job was stopped while running: it was cancelled or its grant revoked."),
     ErrorCode.output_pii: (
         422,
         "The output contains what looks like personal information; the check report names the columns "

@@ -21,7 +21,7 @@ from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputColumn, OutputKind, Plan, TableGrant
 from policies.levels import Classification, ColumnLevel
 from sandbox import audit
-from sandbox.api.schemas import ArtifactOut, JobIn, JobOut, Page
+from sandbox.api.schemas import AppealIn, ArtifactOut, JobIn, JobOut, Page
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release, Scenario, User
@@ -50,6 +50,7 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "running": frozenset({"checking", "failed", "cancelled"}),
     "checking": frozenset({"pending_review", "failed", "cancelled"}),
     "pending_review": frozenset({"released", "rejected", "cancelled"}),
+    "rejected": frozenset({"pending_review"}),  # an appeal: reason_code `appealed`
 }
 CANCELLABLE = ("queued", "running", "checking", "pending_review")
 
@@ -190,6 +191,7 @@ def job_out(s: Session, job: Job) -> JobOut:
         artifacts=artifacts,
         created_at=aware(job.created_at),
         updated_at=aware(job.updated_at),
+        appeal_note=job.appeal_note,
     )
 
 
@@ -316,4 +318,27 @@ def cancel(rt: Runtime, actor: User, job_id: str) -> JobOut:
         if job.state not in CANCELLABLE:
             raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="cancelled")
         advance(s, job, JobState.cancelled, actor=actor, reason_code="cancelled_by_operator")
+        return job_out(s, job)
+
+
+APPEALABLE = ("rejected_by_reviewer", "changes_requested")
+
+
+def appeal(rt: Runtime, actor: User, job_id: str, body: AppealIn) -> JobOut:
+    """The operator contests a reviewer's rejection: the job returns to the review queue with its note.
+
+    Only a rejection by a reviewer can be appealed (its checked output is still on disk); the next
+    round needs fresh approvals, and the note rides in the audit event and on the job.
+    """
+    require(actor, Role.operator)
+    with rt.catalog.session() as s:
+        job = s.get(Job, job_id)
+        if job is None or job.submitter_id != actor.id:
+            raise SandboxError(ErrorCode.not_found, kind="job")
+        if job.state != JobState.rejected or job.reason_code not in APPEALABLE:
+            raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="appealed")
+        job.appeal_note = body.note
+        advance(
+            s, job, JobState.pending_review, actor=actor, reason_code="appealed", detail={"note": body.note}
+        )
         return job_out(s, job)

@@ -154,3 +154,20 @@ def debit(
         detail={"job_id": job_id, "datasets": datasets, "epsilon": epsilon, "delta": delta},
     )
     return spend
+
+
+@dataclass(frozen=True)
+class SpendPoint:
+    job_id: str
+    at: datetime
+    epsilon: float
+    delta: float
+
+
+def history(s: Session, scenario_id: str) -> list[SpendPoint]:
+    """The scenario's debits in the order they were made (for the console's budget-over-time chart)."""
+    q = select(PrivacySpend).where(PrivacySpend.scenario_id == scenario_id).order_by(PrivacySpend.created_at)
+    return [
+        SpendPoint(p.job_id, p.created_at, p.epsilon_units * EPSILON_UNIT, p.delta_units * DELTA_UNIT)
+        for p in s.execute(q).scalars()
+    ]

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from sqlalchemy.orm import Session
 
-from sandbox import audit
+from sandbox import audit, metering
 from sandbox.auth import Role, require
 from sandbox.catalog.models import Job, Release, User
 from sandbox.errors import ErrorCode, SandboxError
@@ -77,6 +77,7 @@ def create(rt: Runtime, s: Session, job: Job, actor: User) -> Release:
     rel = Release(job_id=job.id, artifacts=artifacts, created_at=datetime.now(UTC))
     s.add(rel)
     s.flush()
+    metering.record_release(s, job, table.num_rows, table.num_columns)
     audit.record(
         s,
         "release.created",
@@ -88,25 +89,50 @@ def create(rt: Runtime, s: Session, job: Job, actor: User) -> Release:
     return rel
 
 
+def _own_release(s: Session, actor: User, job_id: str) -> Release:
+    """The release of the operator's own, released job; anyone else's job is simply not found."""
+    require(actor, Role.operator)
+    job = s.get(Job, job_id)
+    if job is None or job.submitter_id != actor.id:
+        raise SandboxError(ErrorCode.not_found, kind="job")
+    rel = s.get(Release, job.id)
+    if job.state != "released" or rel is None:
+        raise SandboxError(ErrorCode.not_released, job_id=job.id, state=job.state)
+    return rel
+
+
 def download(rt: Runtime, actor: User, job_id: str, fmt: str) -> tuple[Path, str, str]:
     """The released artifact of the operator's own job: (path, media type, sha256)."""
     require(actor, Role.operator)
     if fmt not in FORMATS:
         raise SandboxError(ErrorCode.invalid_request, reason=f"format must be one of {', '.join(FORMATS)}")
     with rt.catalog.session() as s:
-        job = s.get(Job, job_id)
-        if job is None or job.submitter_id != actor.id:
-            raise SandboxError(ErrorCode.not_found, kind="job")
-        rel = s.get(Release, job.id)
-        if job.state != "released" or rel is None:
-            raise SandboxError(ErrorCode.not_released, job_id=job.id, state=job.state)
+        rel = _own_release(s, actor, job_id)
         art = rel.artifacts[fmt]
         audit.record(
             s,
             "release.downloaded",
             actor=actor,
             object_type="release",
-            object_id=job.id,
+            object_id=job_id,
             detail={"format": fmt, "sha256": art["sha256"]},
         )
         return Path(art["path"]), MEDIA_TYPES[fmt], art["sha256"]
+
+
+def view(rt: Runtime, actor: User, job_id: str) -> tuple[list[str], list[list[Any]]]:
+    """The released output of the operator's own job as columns and rows (the console's table and
+    chart); the same checks as `download`, audited as a view."""
+    with rt.catalog.session() as s:
+        rel = _own_release(s, actor, job_id)
+        art = rel.artifacts["json"]
+        audit.record(
+            s,
+            "release.viewed",
+            actor=actor,
+            object_type="release",
+            object_id=job_id,
+            detail={"format": "json", "sha256": art["sha256"]},
+        )
+    data = json.loads(Path(art["path"]).read_text(encoding="utf-8"))
+    return list(data["columns"]), [[r.get(c) for c in data["columns"]] for r in data["rows"]]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import differencing, scan, sdc
 from policies.privacy.differencing import UNIT_SET_PREFIX
-from sandbox import unitsets
+from sandbox import unitsets, vault_keys
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
@@ -70,6 +71,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
                 parquet_path=rt.vault.path_of(t.version.path),
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
+                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
                 desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
             )
             for t in used
@@ -88,6 +90,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,
+        should_stop=stop_check(rt, job_id),
     )
     timings = {"workspace_query_s": round(result.query_s, 4), "workspace_total_s": round(result.total_s, 4)}
     if not result.ok:
@@ -152,6 +155,23 @@ def privacy_check(
     check_report: dict[str, Any] = {"mode": "sdc", "k": level.k, "sdc": report.to_dict()}
     check_report["output_pii"] = [h.to_dict() for h in hits]
     return released, check_report, hits
+
+
+def stop_check(rt: Runtime, job_id: str, every_s: float = 0.5) -> Callable[[], bool]:
+    """True once the job is no longer running (cancelled, or its scenario or operator revoked); reads
+    the catalog at most every `every_s`, so a revocation stops a running workspace within about that."""
+    last = {"at": time.monotonic(), "stop": False}
+
+    def should_stop() -> bool:
+        now = time.monotonic()
+        if not last["stop"] and now - last["at"] >= every_s:
+            last["at"] = now
+            with rt.catalog.session() as s:
+                job = s.get(Job, job_id)
+                last["stop"] = job is None or job.state != JobState.running
+        return bool(last["stop"])
+
+    return should_stop
 
 
 def public_keys_by_output(plan: Plan, used: list[GrantedTable]) -> dict[str, list[str]]:

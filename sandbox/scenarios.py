@@ -9,11 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policies.levels import ColumnLevel
+from policies.metering import commercial_term
 from sandbox import audit, ledger
 from sandbox.api.schemas import DecisionIn, Page, ScenarioIn, ScenarioOut
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
-from sandbox.catalog.models import Column, Dataset, Job, Scenario, User
+from sandbox.catalog.models import Column, Dataset, Destruction, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.workspace.desensitize import applicable
@@ -55,11 +56,15 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
         raise SandboxError(ErrorCode.invalid_request, reason="expires_at must be in the future")
     if not body.datasets:
         raise SandboxError(ErrorCode.invalid_request, reason="a scenario grants at least one dataset")
+    if body.public_interest and (term := commercial_term(f"{body.name}\n{body.purpose}")) is not None:
+        raise SandboxError(ErrorCode.commercial_purpose, term=term)
     with rt.catalog.session() as s:
         for dataset_id, cols in body.datasets.items():
             ds = s.get(Dataset, dataset_id)
             if ds is None:
                 raise SandboxError(ErrorCode.not_found, kind="dataset")
+            if s.get(Destruction, ("dataset", ds.id)) is not None:
+                raise SandboxError(ErrorCode.already_destroyed, kind="dataset", object_id=ds.id)
             known = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
             if not cols:
                 raise SandboxError(
@@ -152,14 +157,10 @@ def _transition(
         sc.decided_by = actor.id
         sc.decision_reason = body.reason or None
         cancelled: list[str] = []
-        if to == "revoked":
-            from sandbox.jobs import advance
+        if to == "revoked":  # queued jobs never start, running ones are stopped, candidates deleted
+            from sandbox.revocation import live_jobs, stop_jobs
 
-            for job in s.execute(
-                select(Job).where(Job.scenario_id == sc.id, Job.state == "queued")
-            ).scalars():
-                advance(s, job, "cancelled", actor=actor, reason_code="scenario_revoked")
-                cancelled.append(job.id)
+            cancelled = stop_jobs(s, actor, live_jobs(s, scenario_id=sc.id), "scenario_revoked")
         s.flush()
         audit.record(
             s,
@@ -169,7 +170,13 @@ def _transition(
             object_id=sc.id,
             detail={"reason": body.reason, "cancelled_jobs": cancelled},
         )
-        return scenario_out(s, sc)
+        out = scenario_out(s, sc)
+    if cancelled:
+        from sandbox.revocation import discard_candidates
+
+        discard_candidates(rt, cancelled)
+        rt.job_changed()
+    return out
 
 
 def approve(rt: Runtime, actor: User, scenario_id: str, body: DecisionIn) -> ScenarioOut:

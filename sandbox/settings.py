@@ -45,6 +45,30 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
+    console_session_minutes: int = Field(
+        default=480, ge=1, description="How long a web console sign-in lasts (minutes, absolute)."
+    )
+    console_cookie_secure: bool = Field(
+        default=False, description="Mark the console session cookie `Secure` (set it when served over TLS)."
+    )
+    review_working_days: int = Field(
+        default=10, ge=1, description="Working days (Mon-Fri) a reviewer has to decide on a pending output."
+    )
+
+    audit_retention_days: int = Field(
+        default=1827,
+        ge=0,
+        description="Audit events younger than this (days; default 5 years) are never purged.",
+    )
+
+    vault_encryption: bool = Field(
+        default=True,
+        description="Encrypt vault files at rest, one key per file of a dataset version (crypto-shredding).",
+    )
+    pricing_ledger_path: Path | None = Field(
+        default=None,
+        description="Cost ledger (YAML/JSON, docs/pricing.md) whose fee caps the public disclosure lists.",
+    )
 
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()

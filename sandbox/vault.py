@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -26,6 +26,7 @@ class StoredVersion:
     rows: int
     schema: pa.Schema
     null_columns: tuple[str, ...]  # columns that may hold NULL (statistics say so, or are missing)
+    keys: dict[str, bytes] = field(default_factory=dict)  # file name -> DEK, when encrypted at rest
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -74,25 +75,43 @@ class Vault:
         return self.root / dataset_id / f"v{version}" / "units.parquet"
 
     def commit(
-        self, staged: Path, dataset_id: str, version: int, units_map: Path | None = None
+        self,
+        staged: Path,
+        dataset_id: str,
+        version: int,
+        units_map: Path | None = None,
+        *,
+        encrypt: bool = False,
     ) -> StoredVersion:
-        """Move a staged file (and its units map) to their immutable place and hash the data."""
+        """Move a staged file (and its units map) to their immutable place and hash the data. With
+        `encrypt`, each is rewritten encrypted under a fresh key instead (sandbox/vault_crypto.py)."""
         rel = f"{dataset_id}/v{version}/data.parquet"
         dest = self.root / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             raise FileExistsError(rel)
-        digest = sha256_file(staged)
         meta = pq.ParquetFile(staged).metadata
         schema = pq.read_schema(staged)
+        keys: dict[str, bytes] = {}
         if units_map is not None:
             units_dest = self.units_map_of(dataset_id, version)
-            os.replace(units_map, units_dest)
-            units_dest.chmod(0o444)
-        os.replace(staged, dest)
-        dest.chmod(0o444)
+            self._place(units_map, units_dest, keys if encrypt else None)
+        self._place(staged, dest, keys if encrypt else None)
         nulls = null_columns(meta, schema)
-        return StoredVersion(rel, dest, digest, dest.stat().st_size, meta.num_rows, schema, nulls)
+        return StoredVersion(
+            rel, dest, sha256_file(dest), dest.stat().st_size, meta.num_rows, schema, nulls, keys
+        )
+
+    @staticmethod
+    def _place(source: Path, dest: Path, keys: dict[str, bytes] | None) -> None:
+        if keys is None:
+            os.replace(source, dest)
+        else:
+            from sandbox.vault_crypto import encrypt_file
+
+            keys[dest.name] = encrypt_file(source, dest)
+            source.unlink(missing_ok=True)
+        dest.chmod(0o444)
 
     def discard(self, dataset_id: str, version: int) -> None:
         """Remove a version whose catalog transaction failed (never one that was recorded)."""

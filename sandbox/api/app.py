@@ -14,8 +14,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import __version__
+from sandbox import __version__, console
 from sandbox.api import audit, datasets, jobs, reviews, scenarios, sdc
+from sandbox.api import disclosure as disclosure_api
+from sandbox.api import metering as metering_api
+from sandbox.api import users as users_api
+from sandbox.api.access import AuditAccess
 from sandbox.api.deps import UserDep
 from sandbox.api.schemas import UserOut
 from sandbox.errors import ErrorCode, SandboxError
@@ -116,11 +120,16 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
             return _error(ErrorCode.method_not_allowed, 405, "Method not allowed on this resource.")
         return _error(ErrorCode.invalid_request, 422, "The request could not be read.")
 
-    app.add_middleware(ContainErrors)
+    app.add_middleware(AuditAccess)
+    app.add_middleware(ContainErrors)  # added last: outermost
 
     app.include_router(sdc.router)  # before jobs: /v1/jobs/dry-run is not a job id
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
+    console.install(app)
+    app.include_router(metering_api.router)
+    app.include_router(users_api.router)
+    app.include_router(disclosure_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:

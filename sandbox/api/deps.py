@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from sandbox import auth
+from sandbox.api.access import remember_user
 from sandbox.catalog.models import User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -22,7 +23,9 @@ def current_user(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> 
     if scheme.lower() != "bearer" or not token.strip():
         raise SandboxError(ErrorCode.unauthenticated)
     with rt.catalog.session() as s:
-        return auth.authenticate(s, token.strip())
+        user = auth.authenticate(s, token.strip())
+    remember_user(request.state, user)  # for the access event (sandbox/api/access.py)
+    return user
 
 
 RuntimeDep = Annotated[Runtime, Depends(runtime)]

@@ -9,7 +9,7 @@ from fastapi.responses import FileResponse
 
 from sandbox import jobs, release
 from sandbox.api.deps import RuntimeDep, UserDep
-from sandbox.api.schemas import JobIn, JobOut, Page
+from sandbox.api.schemas import AppealIn, JobIn, JobOut, Page
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -53,6 +53,12 @@ def get_job(
 @router.post("/{job_id}/cancel", response_model=JobOut)
 def cancel(rt: RuntimeDep, user: UserDep, job_id: str) -> JobOut:
     return jobs.cancel(rt, user, job_id)
+
+
+@router.post("/{job_id}/appeal", response_model=JobOut)
+def appeal(rt: RuntimeDep, user: UserDep, job_id: str, body: AppealIn) -> JobOut:
+    """Contest a reviewer's rejection: the job returns to the review queue with the note."""
+    return jobs.appeal(rt, user, job_id, body)
 
 
 @router.get(

@@ -169,6 +169,7 @@ class JobOut(BaseModel):
     artifacts: list[ArtifactOut] | None = None
     created_at: datetime
     updated_at: datetime
+    appeal_note: str | None = None
 
 
 class ReviewIn(In):
@@ -183,6 +184,14 @@ class ReviewOut(BaseModel):
     reason: str
     created_at: datetime
     job_state: str
+    approvals: int = Field(1, description="Approvals from distinct reviewers in the current round.")
+    approvals_required: int = Field(1, description="Approvals the policy bundle requires for release.")
+
+
+class AppealIn(In):
+    note: str = Field(
+        min_length=1, max_length=10_000, description="Why the rejection should be reconsidered."
+    )
 
 
 class CandidateOut(BaseModel):

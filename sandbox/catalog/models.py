@@ -123,6 +123,7 @@ class Job(Base):
     check_report: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    appeal_note: Mapped[str | None] = mapped_column(Text)  # the operator's note on its latest appeal
 
 
 class Review(Base):
@@ -192,3 +193,67 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class ConsoleSession(Base):
+    """A signed-in web console session. Only the sha256 of the cookie's random id is stored, so a
+    copy of the catalog cannot be replayed as a cookie; the CSRF token is checked on every form."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UsageRecord(Base):
+    """Metered usage (seeds 002 §六(四)): one product form's native volume for a scenario and subject."""
+
+    __tablename__ = "usage_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id"), index=True)
+    subject_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    form: Mapped[str] = mapped_column(String(30))
+    volume: Mapped[int] = mapped_column(BigInteger)
+    period: Mapped[str] = mapped_column(String(7), index=True)  # YYYY-MM
+    job_id: Mapped[str | None] = mapped_column(String(40))
+    product_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditAnchor(Base):
+    """Where the chain starts after a purge: the last purged event's seq and hash."""
+
+    __tablename__ = "audit_anchors"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    purged_before: Mapped[str] = mapped_column(String(40))  # ISO ts cut-off
+    purged_events: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DatasetKey(Base):
+    """A dataset version's data key, sealed by the keyring; deleting the row shreds the data."""
+
+    __tablename__ = "dataset_keys"
+
+    dataset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sealed: Mapped[str] = mapped_column(Text)  # hex of nonce || ciphertext
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Destruction(Base):
+    """An object destroyed for good (a dataset: keys and files); its records stay for the logs."""
+
+    __tablename__ = "destructions"
+
+    object_type: Mapped[str] = mapped_column(String(40), primary_key=True)
+    object_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    destroyed_by: Mapped[str | None] = mapped_column(String(40))
+    destroyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

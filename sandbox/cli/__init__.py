@@ -71,4 +71,15 @@ def reference() -> str:
     return "\n".join(parts)
 
 
-from sandbox.cli import audit, datasets, jobs, reviews, scenarios, users  # noqa: E402,F401  (registers the groups)
+from sandbox.cli import (  # noqa: E402,F401  (registers the groups)
+    audit,
+    datasets,
+    governance,
+    jobs,
+    metering,
+    pricing,
+    report,
+    reviews,
+    scenarios,
+    users,
+)

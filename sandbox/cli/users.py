@@ -45,3 +45,48 @@ def users_add(
     finally:
         rt.close()
     print(token)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users (id, name, roles, unit, active) as JSON lines."""
+    from sandbox import users
+    from sandbox.runtime import Runtime
+
+    rt = Runtime(Settings())
+    try:
+        for u in users.list_(rt, None):
+            print(u.model_dump_json())
+    finally:
+        rt.close()
+
+
+@users_app.command("rotate")
+def users_rotate(user_id: Annotated[str, typer.Argument(help="The user's id.")]) -> None:
+    """Replace a user's token; the new token is printed once, as the last line."""
+    from sandbox import users
+    from sandbox.runtime import Runtime
+
+    rt = Runtime(Settings())
+    try:
+        out = users.rotate(rt, None, user_id)
+    finally:
+        rt.close()
+    console.print(out.user.model_dump_json())
+    print(out.token)
+
+
+@users_app.command("revoke")
+def users_revoke(
+    user_id: Annotated[str, typer.Argument(help="The user's id.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the audit log).")] = "",
+) -> None:
+    """Deactivate a user: its token is refused; an operator's scenarios are revoked and jobs stopped."""
+    from sandbox import users
+    from sandbox.runtime import Runtime
+
+    rt = Runtime(Settings())
+    try:
+        print(users.revoke(rt, None, user_id, reason).model_dump_json())
+    finally:
+        rt.close()

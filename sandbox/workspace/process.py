@@ -20,6 +20,7 @@ import resource
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing import forkserver, popen_forkserver, reduction, spawn, util
 from multiprocessing.connection import Connection
 from multiprocessing.context import BaseContext, ForkServerProcess, set_spawning_popen
@@ -34,6 +35,7 @@ from sandbox.workspace.runner import Limits, WorkspaceRequest, _failed, _Status,
 _MIB = 1024 * 1024
 _GRACE_S = 1.0  # the child interrupts its own query at timeout_s; the parent kills it this much later
 _JOIN_S = 5.0  # how long a child that already reported may take to exit before it is killed
+_STOP_SLICE_S = 0.1  # how often a running job's stop check is asked
 _SPARES = 2  # spare workspaces kept ready (the in-process dispatcher runs two jobs at once by default)
 _PRELOAD = ["duckdb", "pyarrow", "sandbox.workspace.runner", "sandbox.workspace.process"]
 
@@ -147,16 +149,24 @@ def _pool() -> _Pool:
     return _Pool(_SPARES)
 
 
-def run_in_child(request: WorkspaceRequest) -> _Status:
-    """Hand the request to a spare workspace and wait for its report, killing it on overrun."""
+def run_in_child(request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None) -> _Status:
+    """Hand the request to a spare workspace and wait for its report, killing it on overrun, or as
+    soon as `should_stop` (asked every `_STOP_SLICE_S`) says the job was cancelled or revoked."""
     pool = _pool()
     spare = pool.take()
     deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S
     try:
         spare.conn.send(request)
-        if not spare.conn.poll(max(0.0, deadline - time.monotonic())):
-            _kill(spare.process)
-            return _failed(ErrorCode.query_timeout)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                _kill(spare.process)
+                return _failed(ErrorCode.query_timeout)
+            if spare.conn.poll(min(remaining, _STOP_SLICE_S) if should_stop else remaining):
+                break
+            if should_stop is not None and should_stop():
+                _kill(spare.process)
+                return _failed(ErrorCode.job_stopped)
         try:
             status: _Status | None = _Status.decode(spare.conn.recv_bytes(4096))
         except (EOFError, OSError, ValueError, KeyError, TypeError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,8 +87,11 @@ def _failed(code: ErrorCode) -> _Status:
     return _Status(False, 0, code, 0.0)
 
 
-def run(request: WorkspaceRequest, backend: str = "process") -> WorkspaceResult:
-    """Run `request.sql` over its views in a workspace and report how it went."""
+def run(
+    request: WorkspaceRequest, backend: str = "process", should_stop: Callable[[], bool] | None = None
+) -> WorkspaceResult:
+    """Run `request.sql` over its views in a workspace and report how it went. The `process` backend
+    kills the workspace as soon as `should_stop()` is true (the job was cancelled or revoked)."""
     started = time.perf_counter()
     result_path = request.work_dir / RESULT_NAME
     result_path.unlink(missing_ok=True)
@@ -97,7 +100,7 @@ def run(request: WorkspaceRequest, backend: str = "process") -> WorkspaceResult:
     elif backend == "process":
         from sandbox.workspace.process import run_in_child
 
-        status = run_in_child(request)
+        status = run_in_child(request, should_stop)
     else:
         raise ValueError(f"unknown workspace backend {backend!r}")
     total_s = time.perf_counter() - started

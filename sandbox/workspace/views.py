@@ -21,6 +21,7 @@ from typing import Any
 import duckdb
 
 from policies.levels import ColumnLevel
+from sandbox.vault_crypto import dataset_for, relation_name
 from sandbox.workspace.desensitize import Desensitization, expression
 
 RESERVED = ("__unit", "__rank")  # sandbox/workspace/units.py materialises them in every vault file
@@ -34,6 +35,7 @@ class ViewSpec:
     parquet_path: Path  # vault file (read-only)
     columns: tuple[tuple[str, ColumnLevel], ...]  # granted columns with effective levels
     join_key_secret: bytes = b""  # per-scenario key for the HMAC of join_key columns
+    key: bytes | None = None  # the file's key when the vault file is encrypted (sandbox/vault_crypto.py)
     desensitize: Mapping[str, Desensitization] = field(default_factory=dict)  # column -> method (grant)
 
 
@@ -99,13 +101,17 @@ def view_sql(view: ViewSpec) -> str:
     if not items:
         raise ValueError(f"view {view.name!r} has no granted column")
     items += [quote_ident(name) for name in RESERVED]  # never nameable by operators: see units.py
-    source = f"read_parquet({quote_str(path_of(view))})"
+    source = relation_name(path_of(view)) if view.key else f"read_parquet({quote_str(path_of(view))})"
     return f"CREATE VIEW {quote_ident(view.name)} AS SELECT {', '.join(items)} FROM {source}"
 
 
 def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec]) -> None:
-    """Create one view per spec; the connection must already allow exactly these paths."""
+    """Create one view per spec; the connection must already allow exactly these paths. Encrypted
+    files are registered as decrypting Arrow datasets under a hidden name; the key stays in
+    this process's memory, never in DuckDB (no setting, secret or view text holds it)."""
     for view in views:
+        if view.key:  # an encrypted vault file: pyarrow decrypts, DuckDB scans (sandbox/vault_crypto.py)
+            con.register(relation_name(path_of(view)), dataset_for(path_of(view), view.key))
         con.execute(view_sql(view))
 
 

@@ -375,6 +375,33 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
     w.call(C.not_released, "opreviewer", "GET", f"/v1/jobs/{own['id']}/result")
     w.call(C.job_state, "opreviewer", "POST", f"/v1/jobs/{own['id']}/cancel")
 
+    # core data needs two different reviewers: the same reviewer cannot approve twice
+    r = upload(stack, data, name="core_residents", classification="core")
+    assert r.status_code == 201, r.text
+    core_id = r.json()["id"]
+    r = stack["source"].put(f"/v1/datasets/{core_id}/columns", json={"columns": LEVELS})
+    assert r.status_code == 200, r.text
+    r = stack["operator"].post(
+        "/v1/scenarios", json={"name": "core", "purpose": "p", "datasets": {core_id: GRANTED}}
+    )
+    core_sc = r.json()["id"]
+    assert stack["admin"].post(f"/v1/scenarios/{core_sc}/approve", json={}).status_code == 200
+    r = submit("SELECT COUNT(*) AS n FROM core_residents", core_sc)
+    assert r.status_code == 202, r.text
+    core_job = wait(stack, "operator", r.json()["id"])
+    assert core_job["state"] == "pending_review", core_job
+    approve = {"decision": "approve", "reason": "one of two"}
+    r = stack["reviewer"].post(f"/v1/reviews/{core_job['id']}", json=approve)
+    assert r.status_code == 200 and r.json()["job_state"] == "pending_review", r.text
+    w.call(C.review_already_approved, "reviewer", "POST", f"/v1/reviews/{core_job['id']}", json=approve)
+    # the console's forms carry a CSRF token; its own scripts ask for JSON errors
+    w.expect(
+        C.csrf_failed,
+        stack["anonymous"].post(
+            "/console/signin", data={"token": SECRET, "csrf": SECRET}, headers={"Accept": "application/json"}
+        ),
+    )
+
     # --- authentication -------------------------------------------------------------------------
     token = stack["operator"].headers["authorization"].split(" ", 1)[1]
     for headers in (
@@ -448,6 +475,16 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
         w.call(C.invalid_request, "operator", "GET", url, params=params)
     for params in ({"cursor": -1}, {"cursor": SECRET}, {"limit": 1001}):
         w.call(C.invalid_request, "auditor", "GET", "/v1/audit", params=params)
+
+    # --- governance (issue 8) ----------------------------------------------------------------------
+    free = {"name": "free", "purpose": "精准营销", "datasets": {ds_id: ["district"]}, "public_interest": True}
+    w.call(C.commercial_purpose, "operator", "POST", "/v1/scenarios", json=free)
+    w.call(C.retention_not_reached, "admin", "POST", "/v1/audit/purge", params={"before": "2026-01-01"})
+    w.call(C.forbidden, "auditor", "POST", "/v1/audit/purge", params={"before": "2001-01-01"})
+    gone = small_dataset(stack)
+    assert stack["admin"].post(f"/v1/datasets/{gone}/destroy", json={"reason": "test"}).status_code == 200
+    w.call(C.already_destroyed, "admin", "POST", f"/v1/datasets/{gone}/destroy")
+    w.call(C.forbidden, "source", "POST", f"/v1/datasets/{gone}/destroy")
 
     # the audit log of all this carries no secret either
     events = stack["auditor"].get("/v1/audit", params={"limit": 1000})
