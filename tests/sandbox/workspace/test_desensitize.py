@@ -42,7 +42,7 @@ def people(tmp_path: Path) -> Path:
 
 def _view(path: Path, methods: dict[str, Desensitization]) -> list[dict]:
     columns = tuple((c, ColumnLevel.group) for c in ("phone", "age", "amount", "born", "addr", "code"))
-    spec = ViewSpec("p", path, columns, b"scenario-key", methods)
+    spec = ViewSpec("p", path, columns, b"scenario-key", desensitize=methods)
     con = duckdb.connect()
     con.execute(view_sql(spec))
     return con.sql("SELECT * EXCLUDE (__unit, __rank) FROM p").to_arrow_table().to_pylist()
