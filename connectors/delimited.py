@@ -24,6 +24,9 @@ from connectors.infer import infer_table, reader
 from connectors.text import clean_name, name_problem, text_codec
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
+SNIFF_CANDIDATES = (",", "\t", ";", "|")
+_SNIFF_BYTES = 64 << 10
+_SNIFF_LINES = 50
 _BLOCK_BYTES = 16 << 20  # a single record must fit in one block
 _HEADER_BLOCK_BYTES = 1 << 20  # the header is read (and its block type-guessed) on its own
 
@@ -35,8 +38,60 @@ class _BadRow:
     number: int | None  # pyarrow's 1-based record number, header included
 
 
-def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
-    """Read a CSV or TSV file with a header row; every column typed over the whole file."""
+def sniff_delimiter(path: Path, codec: str) -> str:
+    """The candidate found the same nonzero number of times on most of the first lines, most often.
+
+    Comma, tab, semicolon (European exports) and pipe (mainframe extracts); ties go in that order.
+    Quoted fields are not parsed here: a delimiter inside quotes only lowers its consistency.
+    """
+    with path.open("rb") as file:
+        head = file.read(_SNIFF_BYTES)
+    text = head.decode(text_codec(codec), errors="ignore").lstrip("\ufeff")
+    lines = [line for line in text.splitlines()[:_SNIFF_LINES] if line.strip()]
+    if len(lines) > 1 and len(head) == _SNIFF_BYTES:
+        lines = lines[:-1]  # the last one may be cut
+    best, best_score = ",", (0, 0)
+    for candidate in SNIFF_CANDIDATES:
+        counts = [line.count(candidate) for line in lines]
+        if not counts or max(counts) == 0:
+            continue
+        mode = max(set(counts), key=counts.count)
+        score = (counts.count(mode) if mode else 0, mode)
+        if score > best_score:
+            best, best_score = candidate, score
+    return best
+
+
+def read_delimited(
+    path: Path, codec: str, format: str, delimiter: str | None = None, header: bool | None = None
+) -> pa.RecordBatchReader:
+    """Read a delimited file; every column typed over the whole file.
+
+    `delimiter` None: tab for TSV, else sniffed. `header` None: the first row is a header unless
+    every column whose values have a non-text type would take its first-row "name" as a value too
+    (then the columns are named column_1, column_2, ...).
+    """
+    if delimiter is None:
+        delimiter = "\t" if format == "tsv" else sniff_delimiter(path, codec)
+    result = _read(path, codec, format, delimiter, header is not False)
+    if header is None and _first_row_is_data(result):
+        result = _read(path, codec, format, delimiter, False)
+    return reader(result)
+
+
+def _first_row_is_data(table: pa.Table) -> bool:
+    typed = [(name, table.column(name).type) for name in table.column_names]
+    non_text = [(name, t) for name, t in typed if not pa.types.is_string(t)]
+    if not non_text:
+        return False
+    for name, type_ in non_text:
+        probe = infer_table(pa.table({"v": pa.array([name, None], type=pa.string())})).column(0).type
+        if probe != type_ and not (pa.types.is_floating(type_) and pa.types.is_integer(probe)):
+            return False
+    return True
+
+
+def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool) -> pa.Table:
     bad_rows: list[_BadRow] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
@@ -44,7 +99,7 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
         return "error"
 
     parse = pacsv.ParseOptions(
-        delimiter=DELIMITERS[format], newlines_in_values=True, invalid_row_handler=on_invalid_row
+        delimiter=delimiter, newlines_in_values=True, invalid_row_handler=on_invalid_row
     )
     read = pacsv.ReadOptions(
         use_threads=False,  # InvalidRow.number is only known single-threaded
@@ -52,6 +107,9 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
         encoding="utf8" if codec == "utf-8" else codec,
     )
     names = _header(path, read.encoding, parse.delimiter)
+    if names is not None and not has_header:
+        names = [f"column_{i}" for i in range(1, len(names) + 1)]
+        read.column_names = names
     if names is not None:
         problem = name_problem([clean_name(name) for name in names])
         if problem is not None:
@@ -59,7 +117,7 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
             raise ConnectorError(
                 "malformed_file",
                 words,
-                line=_physical_line(path, codec, format, 1),
+                line=_physical_line(path, codec, delimiter, 1),
                 column=column,
                 format=format,
             )
@@ -75,13 +133,13 @@ def read_delimited(path: Path, codec: str, format: str) -> pa.RecordBatchReader:
                 "malformed_file",
                 "unterminated quoted field",
                 format=format,
-                line=_physical_line(path, codec, format, table.num_rows + 1),
+                line=_physical_line(path, codec, delimiter, table.num_rows + int(has_header)),
                 column=table.num_columns,
             )
         if table is not None:
             table = table.rename_columns([clean_name(name) for name in names])
-            return reader(infer_table(table))
-    raise _parse_error(path, codec, format, bad_rows[0] if bad_rows else None)
+            return infer_table(table)
+    raise _parse_error(path, codec, format, delimiter, bad_rows[0] if bad_rows else None, has_header)
 
 
 def _ends_in_open_quote(path: Path, table: pa.Table) -> bool:
@@ -125,10 +183,13 @@ def _parse(
         return None
 
 
-def _parse_error(path: Path, codec: str, format: str, bad: _BadRow | None) -> ConnectorError:
+def _parse_error(
+    path: Path, codec: str, format: str, delimiter: str, bad: _BadRow | None, has_header: bool
+) -> ConnectorError:
     if bad is None:
         return ConnectorError("malformed_file", f"could not parse {format.upper()}", format=format)
-    line = None if bad.number is None else _physical_line(path, codec, format, bad.number)
+    number = None if bad.number is None else bad.number - (0 if has_header else 1)
+    line = None if number is None else _physical_line(path, codec, delimiter, number)
     # The first surplus field, or the first missing one.
     column = bad.expected + 1 if bad.actual > bad.expected else bad.actual + 1
     return ConnectorError(
@@ -140,12 +201,12 @@ def _parse_error(path: Path, codec: str, format: str, bad: _BadRow | None) -> Co
     )
 
 
-def _physical_line(path: Path, codec: str, format: str, record: int) -> int | None:
+def _physical_line(path: Path, codec: str, delimiter: str, record: int) -> int | None:
     """First physical line of the `record`-th non-blank record, counting as pyarrow does."""
     seen, end_of_previous = 0, 0
     try:
         with path.open(encoding=text_codec(codec), newline="") as file:
-            rows = csv.reader(file, delimiter=DELIMITERS[format])
+            rows = csv.reader(file, delimiter=delimiter)
             for row in rows:
                 if row:
                     seen += 1

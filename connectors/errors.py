@@ -15,7 +15,17 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-ConnectorErrorCode = Literal["malformed_file", "unsupported_format", "unknown_encoding"]
+ConnectorErrorCode = Literal[
+    "malformed_file",
+    "unsupported_format",
+    "unknown_encoding",
+    # database sources: never the URL, the password or the server's own message
+    "source_unreachable",  # no connection: host, port or database wrong, or the server is down
+    "source_auth_failed",  # the server refused the user name or password
+    "source_not_found",  # the table (or a relation the query names) does not exist or is not readable
+    "source_query_refused",  # a query that is not exactly one read-only SELECT
+    "source_read_failed",  # the server or a value conversion failed while streaming
+]
 CODES: frozenset[str] = frozenset(get_args(ConnectorErrorCode))
 
 

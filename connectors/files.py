@@ -1,4 +1,4 @@
-"""Read a source file into a `pyarrow.RecordBatchReader`: CSV, TSV, JSON lines, Parquet.
+"""Read a source file into a `pyarrow.RecordBatchReader`: CSV, TSV, JSON lines, Parquet, Excel.
 
 The one entry point is `open_file(FileSpec(...))`. Text formats are decoded (UTF-8 or GB18030/GBK,
 detected), parsed, and typed over the whole file so the schema is stable; Parquet streams with the
@@ -19,15 +19,16 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from connectors.delimited import read_delimited
+from connectors.delimited import SNIFF_CANDIDATES, read_delimited
 from connectors.errors import ConnectorError
+from connectors.excel import read_excel
 from connectors.infer import BATCH_ROWS
 from connectors.jsonlines import read_jsonl
 from connectors.text import clean_name, name_problem, resolve_encoding
 
 __all__ = ["ConnectorError", "FileSpec", "detect_format", "open_file"]
 
-FORMATS = ("csv", "tsv", "jsonl", "parquet")
+FORMATS = ("csv", "tsv", "jsonl", "parquet", "xlsx")
 _SUFFIXES = {
     ".csv": "csv",
     ".tsv": "tsv",
@@ -35,6 +36,7 @@ _SUFFIXES = {
     ".ndjson": "jsonl",
     ".json": "jsonl",
     ".parquet": "parquet",
+    ".xlsx": "xlsx",
 }
 
 
@@ -45,6 +47,10 @@ class FileSpec:
     path: Path
     format: str | None = None  # one of FORMATS; None = from the suffix
     encoding: str | None = None  # None = detect UTF-8, else GB18030; or "utf-8", "gbk", "gb18030"
+    delimiter: str | None = None  # CSV/TSV: None = tab for TSV, else sniffed (, tab ; |)
+    header: bool | None = None  # CSV/TSV: None = detected
+    sheet: str | int | None = None  # xlsx: sheet name or 0-based index; None = the first
+    header_rows: int | None = None  # xlsx: None = detected
 
 
 def detect_format(path: Path) -> str:
@@ -71,10 +77,14 @@ def open_file(spec: FileSpec) -> pa.RecordBatchReader:
         raise ConnectorError("unsupported_format", "unsupported format")
     if format == "parquet":
         return _read_parquet(path)
+    if format == "xlsx":
+        return read_excel(path, spec.sheet, spec.header_rows)
     codec = resolve_encoding(path, spec.encoding, format)
     if format == "jsonl":
         return read_jsonl(path, codec)
-    return read_delimited(path, codec, format)
+    if spec.delimiter is not None and spec.delimiter not in SNIFF_CANDIDATES:
+        raise ConnectorError("unsupported_format", "unsupported delimiter", format=format)
+    return read_delimited(path, codec, format, spec.delimiter, spec.header)
 
 
 def _read_parquet(path: Path) -> pa.RecordBatchReader:

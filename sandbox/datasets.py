@@ -3,23 +3,27 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from connectors import ConnectorError, FileSpec, open_file
 from policies.classify import ColumnProposal, classify
 from policies.levels import ColumnLevel
-from sandbox import audit, quality, vault_keys
+from sandbox import audit, quality, sources, vault_keys, versions
 from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, DatasetVersion, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
+from sandbox.sources import Source
+from sandbox.sources import ingest as _ingest
 from sandbox.vault import StoredVersion
 from sandbox.workspace.profile import profile
 from sandbox.workspace.units import RESERVED, RESERVED_PREFIX, derive
@@ -29,23 +33,8 @@ log = logging.getLogger(__name__)
 NUMERIC_PREFIXES = ("int", "uint", "float", "double", "decimal", "halffloat")
 
 
-def _connector_error(e: ConnectorError) -> SandboxError:
-    code = {
-        "unsupported_format": ErrorCode.unsupported_format,
-        "unknown_encoding": ErrorCode.unknown_encoding,
-    }.get(e.code, ErrorCode.malformed_file)
-    detail = {"problem": e.problem, "line": e.line, "column": e.column}
-    return SandboxError(code, detail=detail, problem=e.problem, line=e.line, column=e.column, format=e.format)
-
-
-def _ingest(rt: Runtime, path: Path, fmt: str | None, encoding: str | None) -> tuple[Path, str]:
-    """Read a source file through its connector into a staged vault file; nothing stays on failure."""
-    try:
-        reader = open_file(FileSpec(path=path, format=fmt, encoding=encoding))
-        staged = rt.vault.write_staged(reader)
-    except ConnectorError as e:
-        raise _connector_error(e) from None
-    return staged, fmt or path.suffix.lstrip(".").lower()
+def _bounded(rt: Runtime) -> dict[str, Any]:
+    return {"memory_mb": rt.settings.registration_memory_mb, "temp_dir": rt.settings.tmp_dir}
 
 
 def _column_out(c: Column) -> ColumnOut:
@@ -82,6 +71,8 @@ def dataset_out(session: Session, ds: Dataset) -> DatasetOut:
         max_rows_per_unit=ver.max_rows_per_unit,
         columns=[_column_out(c) for c in cols],
         created_at=ds.created_at,
+        source=sources.source_out(session, ds.id),
+        held_version=versions.held_out(session, ds.id),
     )
 
 
@@ -93,13 +84,22 @@ def current_version(session: Session, ds: Dataset) -> DatasetVersion:
     ).scalar_one()
 
 
-def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> DatasetOut:
-    """Connector -> staged Parquet -> profile and classify -> vault + catalog + audit, all or nothing."""
+def register(
+    rt: Runtime,
+    actor: User,
+    meta: DatasetIn,
+    source: Source,
+    on_commit: Callable[[Session, str], None] | None = None,
+) -> DatasetOut:
+    """Connector -> staged Parquet -> profile and classify -> vault + catalog + audit, all or nothing.
+
+    `on_commit(session, dataset_id)` adds rows of its own (the source spec) in the same transaction.
+    """
     require(actor, Role.source_unit)
     with rt.catalog.session() as s:
         if s.execute(select(Dataset).where(Dataset.name == meta.name)).scalar_one_or_none():
             raise SandboxError(ErrorCode.dataset_name_taken, name=meta.name)
-    staged, fmt = _ingest(rt, source, meta.format, meta.encoding)
+    staged, fmt = _ingest(rt, source, meta)
     dataset_id = new_id("ds")
     stored: StoredVersion | None = None
     try:
@@ -107,7 +107,7 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
         _refuse_reserved(names)
         if meta.privacy_unit not in names:
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
-        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows)
+        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows, **_bounded(rt))
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
         measured = quality.measure(staged, names, quality.from_proposals(proposals))
         stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
@@ -133,6 +133,9 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
             for pos, field in enumerate(own):
                 s.add(_column_row(dataset_id, pos, field.name, str(field.type), by_name.get(field.name)))
             s.flush()
+            if on_commit is not None:
+                on_commit(s, dataset_id)
+                s.flush()
             audit.record(
                 s,
                 "dataset.registered",
@@ -145,6 +148,7 @@ def register(rt: Runtime, actor: User, meta: DatasetIn, source: Path) -> Dataset
                     "sha256": stored.sha256,
                     "rows": stored.rows,
                     "classification": meta.classification.value,
+                    "source_format": fmt,
                     "proposed_levels": {p.column: p.level.value for p in proposals},
                 },
             )
@@ -204,8 +208,6 @@ def _commit_derived(
 
 
 def staged_columns(path: Path) -> list[str]:
-    import pyarrow.parquet as pq
-
     return list(pq.read_schema(path).names)
 
 
@@ -258,51 +260,78 @@ def _own_dataset(s: Session, actor: User, dataset_id: str) -> Dataset:
     return ds
 
 
-def add_version(rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, source: Path) -> DatasetOut:
-    """A new version must keep the column names; levels carry over. Jobs use the current version."""
+own_dataset = _own_dataset  # for sandbox.sources
+
+
+def add_version(
+    rt: Runtime, actor: User, dataset_id: str, meta: VersionIn, source: Source, trigger: str = "upload"
+) -> DatasetOut:
+    """A new version; jobs use the current (confirmed) one.
+
+    Same columns and types: it becomes current, levels carry over. Columns added, removed or retyped:
+    it is held (see `sandbox.versions`) until the source unit confirms the new columns' levels.
+    """
     require(actor, Role.source_unit)
     with rt.catalog.session() as s:
         ds = _own_dataset(s, actor, dataset_id)
-        expected = [
-            c.name
+        current = {
+            c.name: c.type
             for c in s.execute(
                 select(Column).where(Column.dataset_id == ds.id).order_by(Column.position)
             ).scalars()
-        ]
-        version = ds.current_version + 1
+        }
+        version = versions.next_version(s, ds.id)
         privacy_unit = ds.privacy_unit
         entities = quality.from_columns(quality.columns_of(s, ds.id))
-    staged, fmt = _ingest(rt, source, meta.format, meta.encoding)
+    staged, fmt = _ingest(rt, source, meta)
     stored: StoredVersion | None = None
     try:
-        names = staged_columns(staged)
-        if names != expected:
-            missing = [n for n in expected if n not in names] or [n for n in names if n not in expected]
+        new_schema = pq.read_schema(staged)
+        if privacy_unit not in new_schema.names:
             raise SandboxError(
-                ErrorCode.unknown_column, column=(missing or ["?"])[0], detail={"expected_columns": expected}
+                ErrorCode.unknown_column, column=privacy_unit, detail={"expected_columns": list(current)}
             )
-        prof = profile(staged, privacy_unit, 1)
-        measured = quality.measure(staged, names, entities)
+        _refuse_reserved(new_schema.names)
+        change = versions.schema_change(current, new_schema)
+        prof = profile(
+            staged, privacy_unit, rt.settings.classify_sample_rows if change else 1, **_bounded(rt)
+        )
+        proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit) if change else []
+        measured = quality.measure(staged, list(new_schema.names), entities)
         stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)
-            if ds.current_version != version - 1:
+            if versions.next_version(s, ds.id) != version:
                 raise SandboxError(ErrorCode.invalid_request, reason="another version was added meanwhile")
-            s.add(
-                _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
-            )
+            row = _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
+            s.add(row)
             vault_keys.store(s, rt, dataset_id, version, stored)
-            ds.current_version = version
-            s.flush()
-            audit.record(
-                s,
-                "dataset.version_added",
-                actor=actor,
-                object_type="dataset",
-                object_id=dataset_id,
-                detail={"version": version, "sha256": stored.sha256, "rows": stored.rows},
-            )
+            versions.supersede_held(s, actor, ds.id, version)
+            detail = {"version": version, "sha256": stored.sha256, "rows": stored.rows, "trigger": trigger}
+            if change:
+                row.status = "held"
+                row.schema_change = versions.held_change(change, new_schema, proposals)
+                s.flush()
+                audit.record(
+                    s,
+                    "dataset.version_held",
+                    actor=actor,
+                    object_type="dataset",
+                    object_id=dataset_id,
+                    detail={**detail, **change.summary(), "current_version": ds.current_version},
+                )
+            else:
+                ds.current_version = version
+                s.flush()
+                audit.record(
+                    s,
+                    "dataset.version_added",
+                    actor=actor,
+                    object_type="dataset",
+                    object_id=dataset_id,
+                    detail=detail,
+                )
             return dataset_out(s, ds)
     except BaseException:
         if stored is not None:
@@ -318,9 +347,11 @@ def set_columns(rt: Runtime, actor: User, dataset_id: str, change: ColumnsIn) ->
     with rt.catalog.session() as s:
         ds = _own_dataset(s, actor, dataset_id)
         cols = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
+        held = versions.held_version(s, ds.id)
+        pending = versions.pending_columns(held, cols)  # a held version's added/retyped columns
         changes: dict[str, dict[str, object]] = {}
         for name, ch in change.columns.items():
-            col = cols.get(name)
+            col = pending.get(name) or cols.get(name)
             if col is None:
                 raise SandboxError(ErrorCode.unknown_column, column=name)
             level = ch.level or ColumnLevel(col.level)
@@ -371,8 +402,12 @@ def set_columns(rt: Runtime, actor: User, dataset_id: str, change: ColumnsIn) ->
             actor=actor,
             object_type="dataset",
             object_id=ds.id,
-            detail={"columns": changes},
+            detail={"columns": changes, **({"held_version": held.version} if held is not None else {})},
         )
+        if held is not None:
+            versions.confirm_pending(
+                s, actor, ds, held, cols, {n: pending[n] for n in change.columns if n in pending}
+            )
         return dataset_out(s, ds)
 
 

@@ -27,6 +27,12 @@ class ErrorCode(StrEnum):
     unknown_column = "unknown_column"
     level_not_allowed = "level_not_allowed"
     invalid_bounds = "invalid_bounds"
+    source_unreachable = "source_unreachable"
+    source_auth_failed = "source_auth_failed"
+    source_not_found = "source_not_found"
+    source_query_refused = "source_query_refused"
+    source_read_failed = "source_read_failed"
+    no_source = "no_source"
     # scenarios
     scenario_not_approved = "scenario_not_approved"
     scenario_expired = "scenario_expired"
@@ -92,6 +98,21 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ErrorCode.unknown_column: (422, "Dataset has no column {column!r}."),
     ErrorCode.level_not_allowed: (422, "Column {column!r} cannot take level {level!r}: {reason}."),
     ErrorCode.invalid_bounds: (422, "Column {column!r}: bounds need lower <= upper, both numbers."),
+    ErrorCode.source_unreachable: (
+        502,
+        "The source database could not be reached: check its host, port and database name.",
+    ),
+    ErrorCode.source_auth_failed: (422, "The source database refused the user name or password."),
+    ErrorCode.source_not_found: (
+        422,
+        "The source table, or a relation or column the query names, does not exist or is not readable.",
+    ),
+    ErrorCode.source_query_refused: (422, "A source query must be exactly one read-only SELECT: {problem}."),
+    ErrorCode.source_read_failed: (502, "The source database failed while being read: {problem}."),
+    ErrorCode.no_source: (
+        422,
+        "Dataset {dataset_id} was not registered from a database source; upload the new version's file.",
+    ),
     ErrorCode.scenario_not_approved: (409, "Scenario {scenario_id} is not approved (state {state})."),
     ErrorCode.scenario_expired: (409, "Scenario {scenario_id} expired."),
     ErrorCode.scenario_state: (409, "Scenario {scenario_id} is {state}; it cannot be {action}."),

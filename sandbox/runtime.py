@@ -15,6 +15,7 @@ from sandbox.vault import Vault
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
+    from sandbox.refresh import Refresher
     from sandbox.worker import Dispatcher
 
 
@@ -38,6 +39,7 @@ class Runtime:
         self._analyzer: AnalyzerEngine | None = None
         self._analyzer_lock = threading.Lock()
         self.dispatcher: Dispatcher | None = None
+        self.refresher: Refresher | None = None
         self._job_changed = threading.Condition()
 
     def job_changed(self) -> None:
@@ -64,6 +66,11 @@ class Runtime:
         if self.dispatcher is None:
             self.dispatcher = Dispatcher(self)
             self.dispatcher.start()
+        if self.refresher is None and self.settings.refresh_poll_s > 0:
+            from sandbox.refresh import Refresher
+
+            self.refresher = Refresher(self, self.settings.refresh_poll_s)
+            self.refresher.start()
         return self.dispatcher
 
     def notify(self) -> None:
@@ -71,6 +78,9 @@ class Runtime:
             self.dispatcher.wake()
 
     def close(self) -> None:
+        if self.refresher is not None:
+            self.refresher.stop()
+            self.refresher = None
         if self.dispatcher is not None:
             self.dispatcher.stop()
             self.dispatcher = None

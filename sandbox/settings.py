@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         default=None,
         description="File holding the master key (made 0600 on first use); default `home/master.key`.",
     )
+    refresh_poll_s: float = Field(
+        default=60.0,
+        description="How often the refresh loop looks for datasets whose source is due a re-read; 0 = never.",
+    )
+    registration_memory_mb: int = Field(
+        default=256, description="DuckDB memory cap while profiling a new version (it spills beyond)."
+    )
+    source_batch_rows: int = Field(
+        default=65_536,
+        description="Rows fetched from a database source per batch (bounds registration memory).",
+    )
     console_session_minutes: int = Field(
         default=480, ge=1, description="How long a web console sign-in lasts (minutes, absolute)."
     )

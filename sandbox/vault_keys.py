@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from sandbox import audit, vault_crypto
 from sandbox.auth import Role, require
-from sandbox.catalog.models import Dataset, DatasetKey, Destruction, Scenario, User
+from sandbox.catalog.models import Dataset, DatasetKey, DatasetSource, Destruction, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.revocation import Destroyed, discard_candidates, live_jobs, stop_jobs
 from sandbox.runtime import Runtime
@@ -69,6 +69,8 @@ def destroy(rt: Runtime, actor: User | None, dataset_id: str, reason: str = "") 
             k.version for k in s.execute(select(DatasetKey).where(DatasetKey.dataset_id == ds.id)).scalars()
         )
         s.execute(delete(DatasetKey).where(DatasetKey.dataset_id == ds.id))
+        # the source spec goes too: its sealed credentials, and the schedule that would re-read it
+        s.execute(delete(DatasetSource).where(DatasetSource.dataset_id == ds.id))
         revoked, stopped = [], []
         for sc in s.execute(select(Scenario).where(Scenario.state.in_(("pending", "approved")))).scalars():
             if ds.id in sc.grants:

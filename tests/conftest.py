@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from support import Stack
 
 from sandbox.auth import Role, add_user
 from sandbox.runtime import Runtime
@@ -72,20 +72,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 @pytest.fixture
 def settings(tmp_path: Path, catalog_url: str) -> Settings:
     return Settings(home=tmp_path / "home", database_url=catalog_url, workspace_timeout_s=60)
-
-
-@dataclass
-class Stack:
-    """A running server and one client per role (plus a second operator and an operator-reviewer)."""
-
-    url: str
-    settings: Settings
-    clients: dict[str, httpx.Client]
-    user_ids: dict[str, str]
-    tokens: dict[str, str] = field(default_factory=dict)  # name -> bearer token (for sandbox.client / CLI)
-
-    def __getitem__(self, who: str) -> httpx.Client:
-        return self.clients[who]
 
 
 USERS: list[tuple[str, list[Role], str | None]] = [

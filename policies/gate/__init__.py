@@ -15,8 +15,10 @@ columns or listed transforms and CASE mappings of one; COUNT, SUM, AVG, STDDEV, 
 columns (SUM/AVG also conditionally), COUNT(DISTINCT <privacy unit>), MIN/MAX of `public` columns;
 WHERE tests of one column against literals; ORDER BY outputs and grouped columns; LIMIT n. CTEs and
 derived tables that only rename, project and filter granted tables are merged into one SELECT first
-(`merge`), so every check above applies to the columns they read; outer joins and every other CTE or
-subquery are refused for now.
+(`merge`), so every check above applies to the columns they read. A query over aggregate queries
+(HAVING on keys, an outer query over an aggregating CTE or derived table, UNION [ALL]) is read by
+`lineage`, which checks each aggregate SELECT in it with the passes above (`core`) and composes their
+plans; any other CTE or subquery is refused.
 
 >>> from policies.levels import ColumnLevel
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
@@ -47,15 +49,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from sqlglot import exp
 
+from policies.gate import lineage
 from policies.gate.columns import columns
 from policies.gate.group import group
 from policies.gate.join import join
 from policies.gate.merge import merge
 from policies.gate.order import order
-from policies.gate.parse import parse
+from policies.gate.parse import Source, parse
 from policies.gate.plan import GateContext, Plan
 from policies.gate.project import project
 from policies.gate.reasons import Reason, ReasonCode, reason
@@ -93,16 +97,33 @@ def _check(sql: str, ctx: GateContext) -> Decision:
     parsed, reasons = parse(sql)
     if parsed.tree is None:
         return _refuse(reasons)
-    tree, found = merge(parsed.tree, ctx, parsed.source)
+    if lineage.layered(parsed.tree):
+        if ctx.mode != "sdc":  # the dp layer measures one aggregate query; a union would be several
+            reasons.append(lineage.not_in_mode(ctx.mode, parsed.tree, parsed.source))
+        plan, found = lineage.check(parsed.tree, parsed.source, partial(core, ctx=ctx, source=parsed.source))
+    elif isinstance(parsed.tree, exp.Select):
+        plan, found = core(parsed.tree, ctx, parsed.source)
+    else:
+        raise ValueError("parse returned a query that is neither a SELECT nor layered")
     reasons.extend(found)
-    context, found = scope(tree, ctx, parsed.source)
+    if reasons or plan is None:
+        return _refuse(reasons)
+    return Decision(True, (), plan)
+
+
+def core(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Plan | None, list[Reason]]:
+    """One aggregate SELECT over granted tables: merge, scope, every pass, then the rewrite."""
+    reasons: list[Reason] = []
+    tree, found = merge(tree, ctx, source)
+    reasons.extend(found)
+    context, found = scope(tree, ctx, source)
     reasons.extend(found)
     for step in PASSES:
         tree, found = step(tree, context)
         reasons.extend(found)
     if reasons:
-        return _refuse(reasons)
-    return Decision(True, (), rewrite(tree, context))
+        return None, reasons
+    return rewrite(tree, context), []
 
 
 def _refuse(reasons: list[Reason]) -> Decision:

@@ -157,7 +157,7 @@ class Source:
 
 @dataclass(frozen=True)
 class Parsed:
-    tree: exp.Select | None
+    tree: exp.Select | exp.SetOperation | None  # a set operation is read by `lineage`
     source: Source
 
 
@@ -195,7 +195,7 @@ def parse(sql: str) -> tuple[Parsed, list[Reason]]:
     if len(trees) != 1:
         return Parsed(None, source), [reason(ReasonCode.parse_error, "syntax", None)]
     tree = trees[0]
-    if isinstance(tree, exp.Select):
+    if isinstance(tree, exp.Select | exp.SetOperation):
         reasons = []
         if first.token_type == TokenType.FROM:
             reasons.append(
@@ -207,7 +207,7 @@ def parse(sql: str) -> tuple[Parsed, list[Reason]]:
                 )
             )
         return Parsed(tree, source), reasons
-    if isinstance(tree, exp.SetOperation | exp.Subquery | exp.Pivot):
+    if isinstance(tree, exp.Subquery | exp.Pivot):
         return Parsed(None, source), [
             reason(ReasonCode.construct_not_allowed, describe(tree), source.position(tree))
         ]

@@ -31,7 +31,8 @@ units always do. A table used only through its `public` columns still counts whe
 columns: its rows are still its units' (COUNT(*) would count one person's visits). The shortcuts above
 are not taken after a join: a join repeats a row once per matching row of the other table, so even a
 table with one row per unit has several rows per unit in a group, and COUNT(*) counts no one's units.
-(The no-NULL shortcut would still hold for an INNER join; every joined cell is counted the one
+A LEFT JOIN's unmatched rows carry no unit of the joined table, whose count then reads NULL, not 0
+(`outer`). (The no-NULL shortcut would still hold for an INNER join; every joined cell is counted the one
 distinct way all the same, so a join's counts have one derivation, checked once.)
 
 >>> from policies.gate import check
@@ -54,7 +55,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from policies.gate import keys
+from policies.gate import keys, outer
 from policies.gate.aggregates import FUNCTIONS
 from policies.gate.columns import names_output
 from policies.gate.companions import attach as attach_dominance
@@ -99,10 +100,11 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
 
     one_row = not scope.joined and grant.max_rows_per_unit == 1
     counted_tables = contributing(grants) if scope.joined else [grant]
+    left = outer.left_joined(scope, counted_tables)
     if one_row:
         units: exp.Expr = exp.Count(this=exp.Star())
     else:
-        units = _least([_distinct(_unit(table)) for table in counted_tables])
+        units = _least([outer.count(table, _distinct(_unit(table)), left) for table in counted_tables])
     selected: list[exp.Expr] = []
     companions: list[exp.Expr] = []
     described: list[OutputColumn] = []
@@ -116,7 +118,10 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
             else:
                 contributes = exp.Not(this=exp.Is(this=counted, expression=exp.Null()))
                 companion = _least(
-                    [_distinct(exp.Case().when(contributes.copy(), _unit(table))) for table in counted_tables]
+                    [
+                        outer.count(table, _distinct(exp.Case().when(contributes.copy(), _unit(table))), left)
+                        for table in counted_tables
+                    ]
                 )
             companions.append(companion.as_(units_column, quoted=True))
         selected.append(value.as_(output.name, quoted=True))
@@ -127,7 +132,9 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
         if bound.grant is None or bound.join is None:
             raise ValueError("rewrite of a join without its table")
         on = _requalified(bound.join.args["on"], scope, column)
-        query = query.join(_table(bound.grant), on=on)
+        query = query.join(
+            _table(bound.grant), on=on, join_type="LEFT" if outer.is_left(bound.join) else None
+        )
     where = tree.args.get("where")
     if where is not None:
         query = query.where(_requalified(where.this, scope, column))

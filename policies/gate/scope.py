@@ -1,11 +1,12 @@
 """Pass 2: find the granted tables the query reads, and build the context the later passes share.
 
-A query reads one granted table, or several joined by INNER JOIN ... ON (the ON itself is checked by
-the `join` pass). Each table is named as the grant names it and appears once: a self-join would count
-one unit's rows against each other. Other join kinds, derived tables, table functions and file paths
-are refused here, so that every later pass can resolve a column against the grants in scope. `resolve`
-is the single place a column reference becomes a granted column: a qualifier picks the table by its
-name or alias; an unqualified name must belong to exactly one of the tables (else `ambiguous_name`).
+A query reads one granted table, or several joined by INNER JOIN ... ON or LEFT JOIN ... ON (the ON
+itself is checked by the `join` pass, the left join's unit counts by `outer`). Each table is named
+as the grant names it and appears once: a self-join would count one unit's rows against each other.
+Other join kinds (RIGHT, FULL, CROSS, ...), derived tables, table functions and file paths are refused
+here, so that every later pass can resolve a column against the grants in scope. `resolve` is the
+single place a column reference becomes a granted column: a qualifier picks the table by its name or
+alias; an unqualified name must belong to exactly one of the tables (else `ambiguous_name`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ _TABLE_ARGS = frozenset({"this", "alias", "db", "catalog"})  # db, catalog: see 
 _JOIN_WORDS = frozenset(
     {"ASOF", "POSITIONAL", "NATURAL", "LEFT", "RIGHT", "FULL", "INNER", "OUTER", "CROSS", "SEMI", "ANTI"}
 )
-_JOIN_HINT = "Join granted tables with [INNER] JOIN <table> ON a.<column> = b.<column> [AND ...]."
+_JOIN_HINT = (
+    "Join granted tables with [INNER] JOIN or LEFT JOIN <table> ON a.<column> = b.<column> [AND ...]; "
+    "for a RIGHT JOIN, name its preserved table first and LEFT JOIN the other."
+)
 _AMBIGUOUS_HINT = "Qualify the column with its table's name or alias, e.g. r.district."
 
 
@@ -116,12 +120,15 @@ def _joins(tree: exp.Select) -> list[exp.Join]:
 
 
 def _join_kind(join: exp.Join, source: Source) -> Reason | None:
-    """None for `[INNER] JOIN <table> ON ...`; else the join's keywords, refused."""
+    """None for `[INNER] JOIN <table> ON ...` and `LEFT [OUTER] JOIN`; else the join's keywords, refused."""
     if isinstance(join.this, exp.Lateral):
         return reason(ReasonCode.construct_not_allowed, "LATERAL", source.position(join))
     kind = str(join.args.get("kind") or "").upper()
-    extra = any(value for key, value in join.args.items() if key not in ("this", "on", "kind"))
-    if extra or kind not in ("", "INNER"):
+    side = str(join.args.get("side") or "").upper()
+    extra = any(value for key, value in join.args.items() if key not in ("this", "on", "kind", "side"))
+    inner = side == "" and kind in ("", "INNER")
+    left = side == "LEFT" and kind in ("", "OUTER")  # counted by `outer`
+    if extra or not (inner or left):
         construct = _join(join) + (" USING" if join.args.get("using") else "")
         return reason(ReasonCode.construct_not_allowed, construct, source.position(join), _JOIN_HINT)
     if join.args.get("on") is None:

@@ -52,12 +52,22 @@ class DatasetIn(In):
     classification: Classification = Classification.general
     privacy_unit: str = Field(min_length=1, description="Column naming the person or enterprise of a row.")
     encoding: str | None = Field(default=None, description="utf-8, gb18030 or gbk; detected when absent.")
-    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "parquet", "xlsx"] | None = None
+    delimiter: Literal[",", "\t", ";", "|"] | None = Field(
+        default=None, description="CSV: sniffed when absent."
+    )
+    header: bool | None = Field(default=None, description="CSV: whether row 1 names the columns; detected.")
+    sheet: str | int | None = Field(default=None, description="xlsx: sheet name or 0-based index.")
+    header_rows: int | None = Field(default=None, ge=1, le=4, description="xlsx: header rows; detected.")
 
 
 class VersionIn(In):
     encoding: str | None = None
-    format: Literal["csv", "tsv", "jsonl", "parquet"] | None = None
+    format: Literal["csv", "tsv", "jsonl", "parquet", "xlsx"] | None = None
+    delimiter: Literal[",", "\t", ";", "|"] | None = None
+    header: bool | None = None
+    sheet: str | int | None = None
+    header_rows: int | None = Field(default=None, ge=1, le=4)
 
 
 class ColumnOut(BaseModel):
@@ -87,6 +97,8 @@ class DatasetOut(BaseModel):
     max_rows_per_unit: int
     columns: list[ColumnOut]
     created_at: datetime
+    source: SourceOut | None = None
+    held_version: HeldVersionOut | None = None
 
 
 class ColumnChange(In):
@@ -227,3 +239,56 @@ class UserOut(BaseModel):
     name: str
     roles: list[str]
     unit: str | None
+
+
+Refresh = Literal["one-off", "daily", "weekly", "monthly", "quarterly", "half-yearly", "yearly"]
+
+
+class ConnectorIn(In):
+    """A database source. The password (here or in the URL) is sealed at rest and never shown again."""
+
+    kind: Literal["postgres", "mysql"]
+    url: str = Field(min_length=1, max_length=2000, description="postgresql://user@host:5432/db, mysql://...")
+    table: str | None = Field(default=None, min_length=1, max_length=200)
+    query: str | None = Field(default=None, min_length=1, max_length=20_000, description="One SELECT.")
+    password: str | None = Field(default=None, max_length=1000)
+
+    @model_validator(mode="after")
+    def _table_or_query(self) -> ConnectorIn:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of table and query")
+        return self
+
+
+class DatasetFromSourceIn(DatasetIn):
+    """The JSON body of a registration from a database source."""
+
+    connector: ConnectorIn
+    refresh: Refresh | None = Field(default=None, description="Re-read the source on this schedule.")
+
+
+class SourceOut(BaseModel):
+    kind: str
+    url: str  # redacted: no password, no options
+    table: str | None
+    query: bool  # whether the source is a query (its text is not shown)
+    refresh: str | None
+    next_refresh_at: datetime | None
+    last_refresh_at: datetime | None
+    last_error: str | None
+
+
+class HeldVersionOut(BaseModel):
+    """A version whose schema changed: jobs keep using `DatasetOut.version` until it is confirmed."""
+
+    version: int
+    rows: int
+    sha256: str
+    added: dict[str, str]  # column -> type
+    removed: list[str]
+    retyped: dict[str, dict[str, str]]  # column -> {"from", "to"}
+    proposed: dict[str, dict[str, Any]]  # column -> {"level", "reason", "pii"}
+    to_confirm: list[str]  # columns whose levels must still be confirmed with PUT .../columns
+
+
+DatasetOut.model_rebuild()

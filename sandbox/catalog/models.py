@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -12,6 +13,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -65,6 +67,10 @@ class DatasetVersion(Base):
     source_format: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # confirmed (jobs may use it) | held (schema changed, awaiting the source unit) | superseded
+    status: Mapped[str] = mapped_column(String(20), default="confirmed", server_default="confirmed")
+    # for a held version: added/removed/retyped columns, proposals and levels confirmed so far
+    schema_change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # sandbox.quality (0009)
 
 
@@ -193,6 +199,21 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class DatasetSource(Base):
+    """Where a dataset's versions are read from. The connector spec (URL, password) is sealed at rest."""
+
+    __tablename__ = "dataset_sources"
+
+    dataset_id: Mapped[str] = mapped_column(ForeignKey("datasets.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    display: Mapped[dict[str, Any]] = mapped_column(JSON)  # kind, redacted URL, table: safe to show
+    sealed_spec: Mapped[bytes] = mapped_column(LargeBinary)  # Keyring.seal(spec JSON, "dataset_source:<id>")
+    refresh: Mapped[str | None] = mapped_column(String(20))
+    next_refresh_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    last_refresh_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(String(60))  # an ErrorCode, never a message
 
 
 class ConsoleSession(Base):

@@ -23,17 +23,31 @@ class Profile:
     sample: pa.Table  # uniform random rows (all columns), at most sample_rows
 
 
-def profile(parquet_path: Path, privacy_unit: str, sample_rows: int, seed: int = 0) -> Profile:
+def profile(
+    parquet_path: Path,
+    privacy_unit: str,
+    sample_rows: int,
+    seed: int = 0,
+    memory_mb: int | None = None,
+    temp_dir: Path | None = None,
+) -> Profile:
     """Row count, the largest number of rows any one privacy unit has, and a reservoir sample.
 
     Reservoir sampling gives every row the same chance whatever the file's order; REPEATABLE with a
     seed makes the sample reproducible, so a re-run of classification sees the same rows.
+    `memory_mb` caps DuckDB (the GROUP BY over units spills to `temp_dir`), so registering a table
+    of any size needs bounded memory.
     """
     source = f"read_parquet({quote_str(str(parquet_path))})"
     unit = quote_ident(privacy_unit)
     with duckdb.connect(":memory:") as con:
         con.execute("SET python_enable_replacements = false")
         con.execute("SET enable_progress_bar = false")
+        if memory_mb:
+            con.execute(f"SET memory_limit = '{int(memory_mb)}MB'")
+            con.execute("SET threads = 1")
+        if temp_dir is not None:
+            con.execute(f"SET temp_directory = {quote_str(str(temp_dir))}")
         rows = _scalar(con, f"SELECT COUNT(*) FROM {source}")
         max_rows = _scalar(
             con, f"SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM {source} GROUP BY {unit})"

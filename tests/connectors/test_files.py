@@ -384,7 +384,7 @@ def test_txt_is_tsv_when_its_first_line_has_a_tab(tmp_path: Path) -> None:
     assert detect_format(_write(tmp_path, "b.txt", "a,b\n1,2\n")) == "csv"
 
 
-@pytest.mark.parametrize("spec", [{"path": "a.xlsx"}, {"path": "a.csv", "format": "xml"}])
+@pytest.mark.parametrize("spec", [{"path": "a.xls"}, {"path": "a.csv", "format": "xml"}])
 def test_unsupported_format(tmp_path: Path, spec: dict[str, str]) -> None:
     path = _write(tmp_path, spec["path"], "a\n1\n")
     error = _error(path, **{k: v for k, v in spec.items() if k != "path"})

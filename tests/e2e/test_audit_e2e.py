@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario
 from typer.testing import CliRunner
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario, wait
 from typer.testing import CliRunner
 

@@ -17,8 +17,8 @@ import httpx
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import Stack
 from sqlalchemy import update
+from support import Stack
 
 from sandbox.catalog.models import Scenario
 from sandbox.demo_data import residents
@@ -126,7 +126,8 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
     ragged = f"resident_id,name\n1,a\n2,{SECRET},{SECRET_PHONE}\n".encode()
     w.expect(C.malformed_file, upload(stack, ragged, name="ragged"))
     w.expect(C.malformed_file, upload(stack, b"", name="empty"))
-    w.expect(C.unsupported_format, upload(stack, SECRET.encode(), filename="table.xlsx", name="xlsx"))
+    w.expect(C.malformed_file, upload(stack, SECRET.encode(), filename="table.xlsx", name="xlsx"))
+    w.expect(C.unsupported_format, upload(stack, SECRET.encode(), filename="table.xls", name="xls"))
     w.expect(C.unsupported_format, upload(stack, SECRET.encode(), filename="noext", name="noext"))
     bad_bytes = f"resident_id,name\n1,{SECRET}\n".encode() + b"2,\x80\xff\xfe\n"
     w.expect(C.unknown_encoding, upload(stack, bad_bytes, name="enc"))
@@ -148,6 +149,33 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
     ):
         w.expect(C.invalid_request, upload(stack, b"resident_id\n1\n", **{"name": "m", **meta}))
     w.expect(C.invalid_request, stack["source"].post("/v1/datasets", data={"metadata": "{}"}))
+    # --- datasets: database sources (PostgreSQL and MariaDB on this machine) ---------------------
+    pg = "postgresql://postgres@127.0.0.1:5432/test"
+
+    def from_source(**connector: Any) -> httpx.Response:
+        body = {"name": "src", "privacy_unit": "resident_id", "connector": connector}
+        return stack["source"].post("/v1/datasets", json=body)
+
+    w.expect(
+        C.source_unreachable,
+        from_source(kind="postgres", url=f"postgresql://u:{SECRET}@127.0.0.1:1/x", table="t"),
+    )
+    w.expect(
+        C.source_auth_failed,
+        from_source(kind="mysql", url="mysql://root@127.0.0.1/test", password=SECRET, table="t"),
+    )
+    w.expect(C.source_not_found, from_source(kind="postgres", url=pg, table=f"no_such_{SECRET}"))
+    w.expect(
+        C.source_query_refused,
+        from_source(kind="postgres", url=pg, query=f"DELETE FROM t WHERE x = '{SECRET}'"),
+    )
+    w.expect(
+        C.source_read_failed,
+        from_source(kind="postgres", url=pg, query=f"SELECT '{SECRET}'::int AS resident_id"),
+    )
+    w.expect(C.invalid_request, from_source(kind="postgres", url=pg, table="t", query="SELECT 1"))
+    w.expect(C.invalid_request, from_source(kind=SECRET, url=pg, table="t"))
+    w.expect(C.no_source, stack["source"].post(f"/v1/datasets/{ds_id}/versions"))
     w.expect(
         C.invalid_request,
         stack["source"].post("/v1/datasets", files={"file": ("a.csv", b"resident_id\n1\n")}),

@@ -9,7 +9,7 @@ import random
 import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from conftest import Stack
+from support import Stack
 from test_path import register, wait
 
 from sandbox.demo_data import residents

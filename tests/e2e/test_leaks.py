@@ -25,10 +25,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import Stack
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
+from support import Stack
 
 from policies.classify.recognizers import valid_resident_id
 from sandbox.demo_data import residents

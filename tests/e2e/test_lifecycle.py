@@ -6,7 +6,7 @@ import io
 import json
 
 import pyarrow.csv as pacsv
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario, wait
 
 from sandbox.demo_data import residents
@@ -38,7 +38,7 @@ def test_operator_cancels_a_job_awaiting_review(stack: Stack) -> None:
     assert stack["reviewer"].get("/v1/reviews", params={"status": "pending"}).json()["items"] == []
 
 
-def test_new_version_is_used_by_later_jobs_and_must_keep_columns(stack: Stack) -> None:
+def test_new_version_is_used_by_later_jobs_and_a_changed_schema_is_held(stack: Stack) -> None:
     ds, sc, first = setup_scenario(stack, n=400)
     bigger = residents(900, seed=5)
     buf = io.BytesIO()
@@ -60,9 +60,18 @@ def test_new_version_is_used_by_later_jobs_and_must_keep_columns(stack: Stack) -
     got = json.loads(stack["operator"].get(f"/v1/jobs/{job['id']}/result", params={"format": "json"}).content)
     assert got["rows"] == [{"n": 900, "suppressed": False}]
 
-    wrong = b"resident_id,district\n1,a\n"
+    # columns removed: the version is held (see tests/e2e/test_sources.py); jobs keep version 2
+    fewer = b"resident_id,district\n1,a\n"
     r = stack["source"].post(
-        f"/v1/datasets/{ds['id']}/versions", files={"file": ("v3.csv", wrong, "text/csv")}
+        f"/v1/datasets/{ds['id']}/versions", files={"file": ("v3.csv", fewer, "text/csv")}
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 2 and r.json()["held_version"]["version"] == 3
+    assert sorted(r.json()["held_version"]["removed"]) == ["age", "income", "name", "phone", "sex"]
+    # without the privacy unit a version is refused outright
+    no_unit = b"district\na\n"
+    r = stack["source"].post(
+        f"/v1/datasets/{ds['id']}/versions", files={"file": ("v4.csv", no_unit, "text/csv")}
     )
     assert r.status_code == 422 and r.json()["error"]["code"] == "unknown_column"
     assert stack["source"].get(f"/v1/datasets/{ds['id']}").json()["version"] == 2

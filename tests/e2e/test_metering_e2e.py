@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Stack
+from support import Stack
 from test_path import setup_scenario, wait
 
 COUNT = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district"

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from conftest import Stack
+from support import Stack
 
 from sandbox.demo_data import residents
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from conftest import Stack
+from support import Stack
 from test_path import SECRET_NAME, register, setup_scenario, wait
 
 COUNT = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from conftest import Stack
+from support import Stack
 
 from sandbox.demo_data import residents
 

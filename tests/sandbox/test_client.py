@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pytest
-from conftest import Stack
+from support import Stack
 
 from sandbox.client import AsyncClient, Client, SandboxAPIError, format_reasons
 from sandbox.demo_data import residents

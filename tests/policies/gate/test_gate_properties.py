@@ -123,10 +123,22 @@ TEMPLATES = [
     "SELECT string_agg(name, {s}) FROM residents",
     "SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id AND r.resident_id = {s}",
     "SELECT COUNT(*) FROM residents r JOIN visits v ON r.resident_id = {s} WHERE v.diagnosis = {s}",
-    "SELECT COUNT(*) FROM residents r LEFT JOIN visits v ON r.resident_id = v.resident_id WHERE v.kind = {s}",
+    "SELECT COUNT(*) FROM residents r RIGHT JOIN visits v ON r.resident_id = v.resident_id "
+    "WHERE v.kind = {s}",
     "SELECT v.diagnosis, COUNT(*) FROM residents r JOIN visits v ON r.resident_id = v.resident_id "
     "WHERE v.clinic = {s} GROUP BY v.diagnosis",
     "SELECT COUNT(*) FROM residents WHERE district = {s} HAVING MAX(income) > {s}",
+    # over aggregate queries: HAVING, aggregating CTEs and derived tables, set operations
+    "SELECT district, SUM(income) AS s FROM residents GROUP BY district HAVING SUM(income) > {s}",
+    "SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING sex = {s}",
+    "WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) "
+    "SELECT * FROM a WHERE n = {s}",
+    "WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT {s} AS k FROM a",
+    "SELECT * FROM (SELECT name, COUNT(*) AS n FROM residents WHERE name = {s} GROUP BY name) AS t",
+    "SELECT district, COUNT(*) FROM residents GROUP BY district "
+    "UNION ALL SELECT {s}, COUNT(*) FROM residents",
+    "SELECT COUNT(*) AS n FROM residents WHERE district = {s} INTERSECT SELECT COUNT(*) FROM visits",
+    "SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM visits WHERE diagnosis = {s}",
 ]
 
 
@@ -292,7 +304,12 @@ def test_whatever_is_allowed_runs_and_agrees_with_the_original(
     original = connection.execute(sql).fetchall()
     width = len(decision.plan.outputs)
     rewritten = [row[:width] for row in connection.execute(decision.plan.sql).fetchall()]
-    assert sorted(rewritten, key=repr) == sorted(original, key=repr)
+    assert sorted(map(_rounded, rewritten), key=repr) == sorted(map(_rounded, original), key=repr)
+
+
+def _rounded(row: tuple[object, ...]) -> tuple[object, ...]:
+    """Floats to 9 significant digits: STDDEV over a join sums in an order that is not fixed."""
+    return tuple(float(f"{value:.9g}") if isinstance(value, float) else value for value in row)
 
 
 JOIN_ITEMS = [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 from click.testing import Result
-from conftest import Stack
+from support import Stack
 from typer.testing import CliRunner
 
 from sandbox.cli import app

@@ -2331,3 +2331,717 @@ FROM "residents"
 JOIN "visits"
   ON "residents"."resident_id" = "visits"."resident_id";
 
+-- title: having on a group key moves into where
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING district <> 'Daxing' ORDER BY district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  COUNT(*) AS "__units"
+FROM "residents"
+WHERE
+  "residents"."district" <> 'Daxing'
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "district";
+
+-- title: having on the alias of a derived key
+SELECT year(visit_date) AS y, SUM(income) AS s FROM residents GROUP BY y HAVING y >= 2023 ORDER BY y;
+SELECT
+  YEAR("residents"."visit_date") AS "y",
+  SUM("residents"."income") AS "s",
+  COUNT(*) AS "__units",
+  COUNT("residents"."income") AS "__units_1"
+FROM "residents"
+WHERE
+  YEAR("residents"."visit_date") >= 2023
+GROUP BY
+  YEAR("residents"."visit_date")
+ORDER BY
+  "y";
+
+-- title: having together with where over many rows per unit
+-- rows_per_unit: many
+SELECT sex, AVG(age) AS a FROM residents WHERE district IS NOT NULL GROUP BY sex HAVING sex IN ('F', 'M') ORDER BY sex;
+SELECT
+  "residents"."sex" AS "sex",
+  AVG("residents"."age") AS "a",
+  COUNT(DISTINCT "residents"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "residents"."age" IS NULL THEN "residents"."__unit" END) AS "__units_1"
+FROM "residents"
+WHERE
+  (
+    NOT "residents"."district" IS NULL
+  )
+  AND (
+    "residents"."sex" IN ('F', 'M')
+  )
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "sex";
+
+-- title: having on a grouped column of a join
+SELECT r.district, COUNT(*) AS n FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district HAVING r.district LIKE 'D%' ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
+FROM "residents"
+JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "residents"."district" LIKE 'D%'
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: outer query renames and orders an aggregating cte
+WITH a AS (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) SELECT d AS k, s FROM a ORDER BY k;
+SELECT
+  "__q"."d" AS "k",
+  "__q"."s" AS "s",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "d",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "k";
+
+-- title: outer filter on a key is moved into the aggregating cte
+WITH a AS (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) SELECT * FROM a WHERE d IN ('Haidian', 'Daxing') ORDER BY d;
+SELECT
+  "__q"."d" AS "d",
+  "__q"."s" AS "s",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "d",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  WHERE
+    "residents"."district" IN ('Haidian', 'Daxing')
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "d";
+
+-- title: derived table projects some of its outputs
+SELECT q.n FROM (SELECT district, COUNT(*) AS n, SUM(spend) AS s FROM residents GROUP BY district) AS q ORDER BY n;
+SELECT
+  "__q"."n" AS "n",
+  "__q"."__units" AS "__units"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    COUNT(*) AS "n",
+    SUM("residents"."spend") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."spend") AS "__units_2"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "n";
+
+-- title: outer limit over an aggregating cte
+WITH a AS (SELECT sex, COUNT(*) AS n FROM residents GROUP BY sex) SELECT sex, n FROM a ORDER BY sex LIMIT 1;
+SELECT
+  "__q"."sex" AS "sex",
+  "__q"."n" AS "n",
+  "__q"."__units" AS "__units"
+FROM (
+  SELECT
+    "residents"."sex" AS "sex",
+    COUNT(*) AS "n",
+    COUNT(*) AS "__units"
+  FROM "residents"
+  GROUP BY
+    "residents"."sex"
+) AS "__q"
+ORDER BY
+  "sex"
+LIMIT 1;
+
+-- title: aggregating cte over a merged filtering cte
+WITH r AS (SELECT district AS dd, income AS inc FROM residents WHERE sex = 'F'), a AS (SELECT dd, SUM(inc) AS s FROM r GROUP BY dd) SELECT dd, s FROM a WHERE dd <> 'Daxing' ORDER BY dd;
+SELECT
+  "__q"."dd" AS "dd",
+  "__q"."s" AS "s",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "dd",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  WHERE
+    "residents"."district" <> 'Daxing' AND "residents"."sex" = 'F'
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "dd";
+
+-- title: nested outer queries over one aggregate
+SELECT k FROM (SELECT d AS k, n FROM (SELECT district AS d, COUNT(*) AS n FROM residents GROUP BY district) AS x WHERE d IS NOT NULL) AS y ORDER BY k;
+SELECT
+  "__q"."k" AS "k",
+  "__q"."__units" AS "__units"
+FROM (
+  SELECT
+    "__q"."d" AS "k",
+    "__q"."n" AS "n",
+    "__q"."__units" AS "__units"
+  FROM (
+    SELECT
+      "residents"."district" AS "d",
+      COUNT(*) AS "n",
+      COUNT(*) AS "__units"
+    FROM "residents"
+    WHERE
+      NOT "residents"."district" IS NULL
+    GROUP BY
+      "residents"."district"
+  ) AS "__q"
+) AS "__q"
+ORDER BY
+  "k";
+
+-- title: outer query over an aggregating join many rows per unit
+-- rows_per_unit: many
+WITH a AS (SELECT v.clinic, COUNT(DISTINCT r.resident_id) AS people, SUM(v.cost) AS cost FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY v.clinic) SELECT clinic, cost, people FROM a WHERE clinic IS NOT NULL ORDER BY clinic;
+SELECT
+  "__q"."clinic" AS "clinic",
+  "__q"."cost" AS "cost",
+  "__q"."people" AS "people",
+  "__q"."__units" AS "__units",
+  "__q"."__units_2" AS "__units_2"
+FROM (
+  SELECT
+    "visits"."clinic" AS "clinic",
+    COUNT(DISTINCT "residents"."resident_id") AS "people",
+    SUM("visits"."cost") AS "cost",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units",
+    LEAST(
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END)
+    ) AS "__units_2"
+  FROM "residents"
+  JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+  WHERE
+    NOT "visits"."clinic" IS NULL
+  GROUP BY
+    "visits"."clinic"
+) AS "__q"
+ORDER BY
+  "clinic";
+
+-- title: union all of two aggregate queries
+SELECT district AS k, COUNT(*) AS n FROM residents GROUP BY district UNION ALL SELECT sex, COUNT(*) FROM residents GROUP BY sex ORDER BY k;
+SELECT
+  "__b"."k" AS "k",
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    "residents"."district" AS "k",
+    COUNT(*) AS "n",
+    COUNT(*) AS "__units"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."sex" AS "k",
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    "residents"."sex" AS "sex",
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+  GROUP BY
+    "residents"."sex"
+) AS "__b"
+ORDER BY
+  "k";
+
+-- title: union all aligns companions by position
+SELECT sex AS k, SUM(income) AS s FROM residents GROUP BY sex UNION ALL SELECT district, SUM(rooms) FROM residents GROUP BY district;
+SELECT
+  "__b"."k" AS "k",
+  "__b"."s" AS "s",
+  "__b"."__units" AS "__units",
+  "__b"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."sex" AS "k",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."sex"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."district" AS "k",
+  "__b"."sum_rooms" AS "s",
+  "__b"."__units" AS "__units",
+  "__b"."__units" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    SUM("residents"."rooms") AS "sum_rooms",
+    COUNT(*) AS "__units"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__b";
+
+-- title: union all of one-row totals
+SELECT COUNT(*) FROM residents UNION ALL SELECT COUNT(*) FROM residents;
+SELECT
+  "__b"."count" AS "count",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."count" AS "count",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+) AS "__b";
+
+-- title: union distinct of totals over two tables
+SELECT COUNT(*) AS n FROM residents UNION SELECT COUNT(*) FROM visits;
+SELECT
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "n",
+    COUNT(*) AS "__units"
+  FROM "residents"
+) AS "__b"
+UNION
+SELECT
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    COUNT(DISTINCT "visits"."__unit") AS "__units"
+  FROM "visits"
+) AS "__b";
+
+-- title: union all of three queries one of them joined
+-- rows_per_unit: many
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM residents WHERE sex = 'F' UNION ALL SELECT COUNT(*) FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id;
+SELECT
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    "__b"."n" AS "n",
+    "__b"."__units" AS "__units"
+  FROM (
+    SELECT
+      COUNT(*) AS "n",
+      COUNT(DISTINCT "residents"."__unit") AS "__units"
+    FROM "residents"
+  ) AS "__b"
+  UNION ALL
+  SELECT
+    "__b"."count" AS "n",
+    "__b"."__units" AS "__units"
+  FROM (
+    SELECT
+      COUNT(*) AS "count",
+      COUNT(DISTINCT "residents"."__unit") AS "__units"
+    FROM "residents"
+    WHERE
+      "residents"."sex" = 'F'
+  ) AS "__b"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
+  FROM "residents"
+  JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+) AS "__b";
+
+-- title: union inside a cte filtered on a key outside
+WITH u AS (SELECT district AS k, COUNT(*) AS n FROM residents GROUP BY district UNION ALL SELECT clinic, COUNT(*) FROM visits GROUP BY clinic) SELECT k, n FROM u WHERE k IS NOT NULL ORDER BY k;
+SELECT
+  "__q"."k" AS "k",
+  "__q"."n" AS "n",
+  "__q"."__units" AS "__units"
+FROM (
+  SELECT
+    "__b"."k" AS "k",
+    "__b"."n" AS "n",
+    "__b"."__units" AS "__units"
+  FROM (
+    SELECT
+      "residents"."district" AS "k",
+      COUNT(*) AS "n",
+      COUNT(*) AS "__units"
+    FROM "residents"
+    WHERE
+      NOT "residents"."district" IS NULL
+    GROUP BY
+      "residents"."district"
+  ) AS "__b"
+  UNION ALL
+  SELECT
+    "__b"."clinic" AS "k",
+    "__b"."count" AS "n",
+    "__b"."__units" AS "__units"
+  FROM (
+    SELECT
+      "visits"."clinic" AS "clinic",
+      COUNT(*) AS "count",
+      COUNT(DISTINCT "visits"."__unit") AS "__units"
+    FROM "visits"
+    WHERE
+      NOT "visits"."clinic" IS NULL
+    GROUP BY
+      "visits"."clinic"
+  ) AS "__b"
+) AS "__q"
+ORDER BY
+  "k";
+
+-- title: union with order and limit
+SELECT sex AS k, AVG(age) AS a FROM residents GROUP BY sex UNION ALL SELECT district, AVG(age) FROM residents GROUP BY district ORDER BY k LIMIT 3;
+SELECT
+  "__b"."k" AS "k",
+  "__b"."a" AS "a",
+  "__b"."__units" AS "__units",
+  "__b"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."sex" AS "k",
+    AVG("residents"."age") AS "a",
+    COUNT(*) AS "__units",
+    COUNT("residents"."age") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."sex"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."district" AS "k",
+  "__b"."avg_age" AS "a",
+  "__b"."__units" AS "__units",
+  "__b"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    AVG("residents"."age") AS "avg_age",
+    COUNT(*) AS "__units",
+    COUNT("residents"."age") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__b"
+ORDER BY
+  "k"
+LIMIT 3;
+
+-- title: union branch reads a merged cte
+WITH f AS (SELECT district, income FROM residents WHERE sex = 'F') SELECT district, SUM(income) AS s FROM f GROUP BY district UNION ALL SELECT district, SUM(income) FROM residents GROUP BY district;
+SELECT
+  "__b"."district" AS "district",
+  "__b"."s" AS "s",
+  "__b"."__units" AS "__units",
+  "__b"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  WHERE
+    "residents"."sex" = 'F'
+  GROUP BY
+    "residents"."district"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."district" AS "district",
+  "__b"."sum_income" AS "s",
+  "__b"."__units" AS "__units",
+  "__b"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    SUM("residents"."income") AS "sum_income",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__b";
+
+-- title: union of an outer query and a plain aggregate
+SELECT k, n FROM (SELECT sex AS k, COUNT(*) AS n FROM residents GROUP BY sex) AS t WHERE k = 'F' UNION ALL SELECT district, COUNT(*) FROM residents GROUP BY district;
+SELECT
+  "__b"."k" AS "k",
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    "__q"."k" AS "k",
+    "__q"."n" AS "n",
+    "__q"."__units" AS "__units"
+  FROM (
+    SELECT
+      "residents"."sex" AS "k",
+      COUNT(*) AS "n",
+      COUNT(*) AS "__units"
+    FROM "residents"
+    WHERE
+      "residents"."sex" = 'F'
+    GROUP BY
+      "residents"."sex"
+  ) AS "__q"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."district" AS "k",
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__b";
+
+-- title: left join of visits keeps residents without visits
+-- rows_per_unit: many
+SELECT r.district, COUNT(*) AS n, SUM(v.cost) AS cost, COUNT(DISTINCT r.resident_id) AS people FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district ORDER BY r.district;
+SELECT
+  "residents"."district" AS "district",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "residents"."resident_id") AS "people",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+  LEAST(
+    COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+    NULLIF(
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END),
+      0
+    )
+  ) AS "__units_2"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "residents"."district"
+ORDER BY
+  "residents"."district";
+
+-- title: left join counts residents without any visit
+SELECT r.sex, COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id WHERE v.clinic IS NULL GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+WHERE
+  "visits"."clinic" IS NULL
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: left join grouped by a column of the joined table
+SELECT v.clinic, COUNT(*) AS n, AVG(r.income) AS income FROM residents AS r LEFT OUTER JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY v.clinic;
+SELECT
+  "visits"."clinic" AS "clinic",
+  COUNT(*) AS "n",
+  AVG("residents"."income") AS "income",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+  LEAST(
+    COUNT(
+      DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "residents"."__unit" END
+    ),
+    NULLIF(
+      COUNT(DISTINCT CASE WHEN NOT "residents"."income" IS NULL THEN "visits"."__unit" END),
+      0
+    )
+  ) AS "__units_2"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+GROUP BY
+  "visits"."clinic"
+ORDER BY
+  "visits"."clinic";
+
+-- title: left join of a reference table does not count
+SELECT d.census_year, COUNT(*) AS n, SUM(v.cost) AS cost FROM visits AS v LEFT JOIN districts AS d ON v.district = d.district GROUP BY d.census_year ORDER BY d.census_year;
+SELECT
+  "districts"."census_year" AS "census_year",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "visits"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END) AS "__units_2"
+FROM "visits"
+LEFT JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "districts"."census_year"
+ORDER BY
+  "districts"."census_year";
+
+-- title: reference table left joined to a protected table
+SELECT d.district, COUNT(*) AS n, SUM(v.cost) AS cost FROM districts AS d LEFT JOIN visits AS v ON d.district = v.district GROUP BY d.district ORDER BY d.district;
+SELECT
+  "districts"."district" AS "district",
+  COUNT(*) AS "n",
+  SUM("visits"."cost") AS "cost",
+  COUNT(DISTINCT "visits"."__unit") AS "__units",
+  COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END) AS "__units_2"
+FROM "districts"
+LEFT JOIN "visits"
+  ON "districts"."district" = "visits"."district"
+GROUP BY
+  "districts"."district"
+ORDER BY
+  "districts"."district";
+
+-- title: left join then inner join
+-- rows_per_unit: many
+SELECT r.sex, COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id JOIN districts AS d ON v.district = d.district GROUP BY r.sex ORDER BY r.sex;
+SELECT
+  "residents"."sex" AS "sex",
+  COUNT(*) AS "n",
+  LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+FROM "residents"
+LEFT JOIN "visits"
+  ON "residents"."resident_id" = "visits"."resident_id"
+JOIN "districts"
+  ON "visits"."district" = "districts"."district"
+GROUP BY
+  "residents"."sex"
+ORDER BY
+  "residents"."sex";
+
+-- title: left join inside an aggregating cte
+WITH a AS (SELECT r.district, SUM(v.cost) AS cost FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district) SELECT district, cost FROM a WHERE district IS NOT NULL ORDER BY district;
+SELECT
+  "__q"."district" AS "district",
+  "__q"."cost" AS "cost",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "district",
+    SUM("visits"."cost") AS "cost",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units",
+    LEAST(
+      COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "residents"."__unit" END),
+      NULLIF(
+        COUNT(DISTINCT CASE WHEN NOT "visits"."cost" IS NULL THEN "visits"."__unit" END),
+        0
+      )
+    ) AS "__units_1"
+  FROM "residents"
+  LEFT JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+  WHERE
+    NOT "residents"."district" IS NULL
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "district";
+
+-- title: left join in a union branch
+SELECT COUNT(*) AS n FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id UNION ALL SELECT COUNT(*) FROM residents;
+SELECT
+  "__b"."n" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "n",
+    LEAST(COUNT(DISTINCT "residents"."__unit"), NULLIF(COUNT(DISTINCT "visits"."__unit"), 0)) AS "__units"
+  FROM "residents"
+  LEFT JOIN "visits"
+    ON "residents"."resident_id" = "visits"."resident_id"
+) AS "__b"
+UNION ALL
+SELECT
+  "__b"."count" AS "n",
+  "__b"."__units" AS "__units"
+FROM (
+  SELECT
+    COUNT(*) AS "count",
+    COUNT(*) AS "__units"
+  FROM "residents"
+) AS "__b";
+
+-- title: outer order by a source name it selects under another name
+SELECT d AS k, s AS total FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY t.s DESC, k;
+SELECT
+  "__q"."d" AS "k",
+  "__q"."s" AS "total",
+  "__q"."__units" AS "__units",
+  "__q"."__units_1" AS "__units_1"
+FROM (
+  SELECT
+    "residents"."district" AS "d",
+    SUM("residents"."income") AS "s",
+    COUNT(*) AS "__units",
+    COUNT("residents"."income") AS "__units_1"
+  FROM "residents"
+  GROUP BY
+    "residents"."district"
+) AS "__q"
+ORDER BY
+  "total" DESC,
+  "k";

@@ -105,16 +105,12 @@ SELECT COUNT(*) FROM residents, LATERAL (SELECT 1 AS x);
 -- expect: construct_not_allowed, hidden_column
 SELECT COUNT(*) FROM residents WHERE district IN (SELECT district FROM residents WHERE name = 'x');
 
--- title: union
--- expect: construct_not_allowed
-SELECT COUNT(*) FROM residents UNION ALL SELECT COUNT(*) FROM residents;
-
 -- title: intersect
--- expect: construct_not_allowed
+-- expect: construct_not_allowed, raw_projection
 SELECT district FROM residents INTERSECT SELECT district FROM residents;
 
 -- title: except
--- expect: construct_not_allowed
+-- expect: construct_not_allowed, raw_projection
 SELECT district FROM residents EXCEPT SELECT district FROM residents;
 
 -- title: parenthesised query
@@ -910,7 +906,7 @@ SELECT COUNT(*) FROM unnest([1, 2, 3]);
 SELECT unnest([1, 2]) AS u, COUNT(*) FROM residents;
 
 -- title: recursive cte
--- expect: construct_not_allowed, unknown_table
+-- expect: construct_not_allowed
 WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT COUNT(*) FROM t;
 
 -- title: named window
@@ -1000,10 +996,6 @@ SELECT CASE WHEN sex = 1 THEN 'a' ELSE 'b' END AS k, COUNT(*) FROM residents GRO
 -- title: chinese text column compared with a number
 -- expect: literal_type_mismatch
 SELECT COUNT(*) FROM 居民 WHERE 区 = 3;
-
--- title: left join
--- expect: construct_not_allowed
-SELECT COUNT(*) FROM residents r LEFT JOIN visits v ON r.resident_id = v.resident_id;
 
 -- title: right outer join
 -- expect: construct_not_allowed
@@ -1242,7 +1234,7 @@ WITH t AS (SELECT substr(resident_id, 1, 2) AS p FROM residents) SELECT p, COUNT
 WITH t AS (SELECT district AS d FROM residents) SELECT d FROM t;
 
 -- title: aggregating cte
--- expect: unknown_table, construct_not_allowed
+-- expect: construct_not_allowed
 WITH t AS (SELECT district, COUNT(*) AS c FROM residents GROUP BY district) SELECT COUNT(*) FROM t;
 
 -- title: nested aggregation in a derived table
@@ -1266,11 +1258,11 @@ WITH t AS (SELECT DISTINCT district FROM residents) SELECT COUNT(*) FROM t;
 SELECT COUNT(*) FROM (SELECT district FROM residents LIMIT 5) AS t;
 
 -- title: window function inside a cte
--- expect: unknown_table, construct_not_allowed
+-- expect: construct_not_allowed, raw_projection
 WITH t AS (SELECT district, row_number() OVER () AS r FROM residents) SELECT COUNT(*) FROM t;
 
 -- title: union inside a cte
--- expect: unknown_table, construct_not_allowed
+-- expect: raw_projection
 WITH t AS (SELECT district FROM residents UNION ALL SELECT district FROM visits) SELECT COUNT(*) FROM t;
 
 -- title: star inside a cte
@@ -1353,3 +1345,235 @@ SELECT COUNT(*) FROM (SELECT phone FROM residents) x;
 -- title: like on a number column
 -- expect: construct_not_allowed
 SELECT COUNT(*) FROM residents WHERE year LIKE '20%';
+
+-- title: having on count of rows
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING COUNT(*) > 3;
+
+-- title: having on the alias of an aggregate
+-- expect: construct_not_allowed
+SELECT district, SUM(income) AS s FROM residents GROUP BY district HAVING s > 1000000;
+
+-- title: having on a one person sum
+-- expect: construct_not_allowed
+SELECT district, SUM(income) FROM residents GROUP BY district HAVING SUM(income) > 1000000 AND district = 'Daxing';
+
+-- title: having on a column outside group by
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district HAVING sex = 'F';
+
+-- title: having on a grouped key with a wrong literal type
+-- expect: literal_type_mismatch
+SELECT district, COUNT(*) FROM residents GROUP BY district HAVING district = 5;
+
+-- title: having with a window function
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district HAVING rank() OVER (ORDER BY district) = 1;
+
+-- title: outer filter on an aggregate output of a cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n FROM a WHERE n = 1;
+
+-- title: outer filter on an aggregate output of a derived table
+-- expect: construct_not_allowed
+SELECT * FROM (SELECT sex, SUM(income) AS s FROM residents GROUP BY sex) AS t WHERE s > 5;
+
+-- title: outer filter on a key with a wrong literal type
+-- expect: literal_type_mismatch
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT * FROM a WHERE district = 5;
+
+-- title: outer filter with a subquery
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT * FROM a WHERE district IN (SELECT district FROM districts);
+
+-- title: outer filter on an unknown output
+-- expect: unknown_column
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district FROM a WHERE income > 3;
+
+-- title: outer filter below a limit
+-- expect: construct_not_allowed
+SELECT * FROM (SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY n LIMIT 2) AS t WHERE district = 'Haidian';
+
+-- title: aggregate over an aggregating derived table
+-- expect: construct_not_allowed
+SELECT SUM(n) FROM (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) AS t;
+
+-- title: expression over an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n * 2 AS m FROM a;
+
+-- title: group by over an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, COUNT(*) FROM a GROUP BY district;
+
+-- title: join with an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT a.district, a.n FROM a JOIN districts AS d ON a.district = d.district;
+
+-- title: distinct over an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT DISTINCT n FROM a;
+
+-- title: offset over an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district FROM a LIMIT 1 OFFSET 1;
+
+-- title: recursive aggregating cte
+-- expect: construct_not_allowed
+WITH RECURSIVE a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT * FROM a;
+
+-- title: column list on an aggregating cte
+-- expect: construct_not_allowed
+WITH a(k, m) AS (SELECT district, COUNT(*) FROM residents GROUP BY district) SELECT k, m FROM a;
+
+-- title: hidden column inside an aggregating cte
+-- expect: hidden_column
+WITH a AS (SELECT name, COUNT(*) AS n FROM residents GROUP BY name) SELECT n FROM a;
+
+-- title: reserved output name over an aggregating cte
+-- expect: reserved_output_name
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n AS __units FROM a;
+
+-- title: duplicate output name over an aggregating cte
+-- expect: duplicate_output_name
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n, n FROM a;
+
+-- title: order by an expression over an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n FROM a ORDER BY n + 1;
+
+-- title: intersect of aggregate queries
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district INTERSECT SELECT district, COUNT(*) FROM residents WHERE sex = 'F' GROUP BY district;
+
+-- title: except of aggregate queries
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district EXCEPT SELECT district, COUNT(*) FROM residents WHERE sex = 'F' GROUP BY district;
+
+-- title: intersect inside a cte
+-- expect: construct_not_allowed
+WITH u AS (SELECT COUNT(*) AS n FROM residents INTERSECT SELECT COUNT(*) FROM visits) SELECT n FROM u;
+
+-- title: union of a count and a sum
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district UNION ALL SELECT district, SUM(income) FROM residents GROUP BY district;
+
+-- title: union of a key and an aggregate
+-- expect: construct_not_allowed
+SELECT district FROM residents GROUP BY district UNION ALL SELECT COUNT(*) FROM residents;
+
+-- title: union of different widths
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) FROM residents GROUP BY district UNION ALL SELECT COUNT(*) FROM residents;
+
+-- title: union all by name of totals
+-- expect: construct_not_allowed
+SELECT COUNT(*) AS n FROM residents UNION ALL BY NAME SELECT COUNT(*) AS n FROM visits;
+
+-- title: union branch with a raw projection
+-- expect: level_violation, raw_projection
+SELECT COUNT(*) FROM residents UNION ALL SELECT income FROM residents;
+
+-- title: union branch with a hidden column
+-- expect: hidden_column
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(name) FROM residents;
+
+-- title: union ordered by an expression
+-- expect: construct_not_allowed
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM visits ORDER BY COUNT(*);
+
+-- title: union with offset
+-- expect: construct_not_allowed
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM visits LIMIT 1 OFFSET 1;
+
+-- title: union with a limit expression
+-- expect: construct_not_allowed
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT COUNT(*) FROM visits LIMIT 1 + 1;
+
+-- title: filter over a limited union
+-- expect: construct_not_allowed
+SELECT * FROM (SELECT district AS k, COUNT(*) AS n FROM residents GROUP BY district UNION ALL SELECT sex, COUNT(*) FROM residents GROUP BY sex LIMIT 3) AS u WHERE k = 'F';
+
+-- title: outer filter on an aggregate of a union
+-- expect: construct_not_allowed
+SELECT * FROM (SELECT district AS k, COUNT(*) AS n FROM residents GROUP BY district UNION ALL SELECT sex, COUNT(*) FROM residents GROUP BY sex) AS u WHERE n < 5;
+
+-- title: union of raw rows
+-- expect: raw_projection
+SELECT district FROM residents UNION ALL SELECT clinic FROM visits;
+
+-- title: window function in the select list over grouped data
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n, rank() OVER (ORDER BY COUNT(*)) AS r FROM residents GROUP BY district;
+
+-- title: window function in qualify over grouped data
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district QUALIFY row_number() OVER (ORDER BY COUNT(*)) = 1;
+
+-- title: window function in order by
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY rank() OVER (ORDER BY district);
+
+-- title: window function inside an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n, rank() OVER (ORDER BY COUNT(*)) AS r FROM residents GROUP BY district) SELECT district, n FROM a;
+
+-- title: window function over the outputs of an aggregating cte
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, rank() OVER (ORDER BY n) AS r FROM a;
+
+-- title: window function in a union branch
+-- expect: construct_not_allowed
+SELECT COUNT(*) AS n FROM residents UNION ALL SELECT row_number() OVER () FROM residents;
+
+-- title: window function in an outer filter
+-- expect: construct_not_allowed
+WITH a AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) SELECT district, n FROM a WHERE rank() OVER (ORDER BY n) = 1;
+
+-- title: named window over grouped data
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district WINDOW w AS (ORDER BY district);
+
+-- title: right join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r RIGHT JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: full outer join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r FULL OUTER JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: left join on a condition that is not an equality
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id AND v.cost > 100;
+
+-- title: left join using
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents LEFT JOIN visits USING (resident_id);
+
+-- title: left join on a group column
+-- expect: level_violation
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v ON r.district = v.district;
+
+-- title: left join without on
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r LEFT JOIN visits AS v;
+
+-- title: left anti join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents AS r ANTI JOIN visits AS v ON r.resident_id = v.resident_id;
+
+-- title: hidden column of a left joined table
+-- expect: hidden_column
+SELECT r.district, COUNT(v.diagnosis) FROM residents AS r LEFT JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district;
+
+-- title: natural left join
+-- expect: construct_not_allowed
+SELECT COUNT(*) FROM residents NATURAL LEFT JOIN visits;
+
+-- title: order by an aggregate output the outer query leaves out
+-- expect: construct_not_allowed
+SELECT d FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY s;
+
+-- title: having on a same-named column of the other joined table
+-- expect: construct_not_allowed
+SELECT r.district, COUNT(*) AS n FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district HAVING v.district = 'Haidian';
