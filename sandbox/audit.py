@@ -51,6 +51,8 @@ EVENT_TYPES: dict[str, str] = {
     "job.cancelled": "the job was cancelled",
     "job.rejected": "a reviewer rejected the output or asked for changes",
     "job.released": "the output was released",
+    "job.dry_run": "an operator ran a query over synthetic data (no job, no review, no budget); "
+    "detail: SQL digest and outcome",
     "review.decided": "a reviewer decided on a job's output",
     "budget.debited": "a job's privacy spend was debited from the ledger before it ran",
     "budget.refused": "a dp job was refused before running: its spend exceeds what is left of the budget",

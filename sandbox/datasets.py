@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from policies.classify import ColumnProposal, classify
 from policies.levels import ColumnLevel
-from sandbox import audit, sources, vault_keys, versions
+from sandbox import audit, quality, sources, vault_keys, versions
 from sandbox.api.schemas import ColumnOut, ColumnsIn, DatasetIn, DatasetOut, Page, VersionIn
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -109,6 +109,7 @@ def register(
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
         prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows, **_bounded(rt))
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
+        measured = quality.measure(staged, names, quality.from_proposals(proposals))
         stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
@@ -125,7 +126,7 @@ def register(
             )
             s.add(ds)
             s.flush()
-            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now))
+            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now, measured))
             vault_keys.store(s, rt, dataset_id, 1, stored)
             by_name = {p.column: p for p in proposals}
             own = [field for field in stored.schema if field.name not in RESERVED]
@@ -211,7 +212,14 @@ def staged_columns(path: Path) -> list[str]:
 
 
 def _version_row(
-    dataset_id: str, version: int, stored: StoredVersion, max_rows: int, fmt: str, actor: User, now: datetime
+    dataset_id: str,
+    version: int,
+    stored: StoredVersion,
+    max_rows: int,
+    fmt: str,
+    actor: User,
+    now: datetime,
+    measured: dict | None = None,
 ) -> DatasetVersion:
     return DatasetVersion(
         dataset_id=dataset_id,
@@ -225,6 +233,7 @@ def _version_row(
         source_format=fmt,
         created_by=actor.id,
         created_at=now,
+        quality=measured,  # sandbox.quality: rates and counts, never values
     )
 
 
@@ -273,6 +282,7 @@ def add_version(
         }
         version = versions.next_version(s, ds.id)
         privacy_unit = ds.privacy_unit
+        entities = quality.from_columns(quality.columns_of(s, ds.id))
     staged, fmt = _ingest(rt, source, meta)
     stored: StoredVersion | None = None
     try:
@@ -287,13 +297,14 @@ def add_version(
             staged, privacy_unit, rt.settings.classify_sample_rows if change else 1, **_bounded(rt)
         )
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit) if change else []
+        measured = quality.measure(staged, list(new_schema.names), entities)
         stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)
             if versions.next_version(s, ds.id) != version:
                 raise SandboxError(ErrorCode.invalid_request, reason="another version was added meanwhile")
-            row = _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now)
+            row = _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
             s.add(row)
             vault_keys.store(s, rt, dataset_id, version, stored)
             versions.supersede_held(s, actor, ds.id, version)

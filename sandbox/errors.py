@@ -63,6 +63,8 @@ class ErrorCode(StrEnum):
     retention_not_reached = "retention_not_reached"
     already_destroyed = "already_destroyed"
     job_stopped = "job_stopped"
+    # privacy layer
+    output_pii = "output_pii"
     # anything else
     internal = "internal"
     # differential privacy (dp mode)
@@ -159,6 +161,11 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
     ),
     ErrorCode.already_destroyed: (409, "{kind} {object_id} was already destroyed."),
     ErrorCode.job_stopped: (409, "The job was stopped while running: it was cancelled or its grant revoked."),
+    ErrorCode.output_pii: (
+        422,
+        "The output contains what looks like personal information; the check report names the columns "
+        "and entity types.",
+    ),
     ErrorCode.internal: (500, "Internal error; the event was logged with request id {request_id}."),
     ErrorCode.epsilon_too_large: (
         422,

@@ -29,6 +29,7 @@ from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
+from sandbox.workspace.desensitize import granted_type
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ def plan_from_dict(d: dict[str, Any]) -> Plan:
                 o.get("source_column"),
                 o.get("units_column"),
                 o.get("source_table"),
+                o.get("dominance_total"),
+                o.get("dominance_top"),
             )
             for o in d["outputs"]
         ),
@@ -130,6 +133,10 @@ class GrantedTable:
     dataset: Dataset
     version: DatasetVersion
     grant: TableGrant
+
+
+def keys_of(column: Column) -> tuple[str, ...] | None:
+    return tuple(column.public_keys) if column.public_keys else None
 
 
 def granted_tables(
@@ -152,12 +159,15 @@ def granted_tables(
             )
         ).scalar_one()
         all_cols = {c.name: c for c in s.execute(select(Column).where(Column.dataset_id == ds.id)).scalars()}
+        methods = (sc.desensitize or {}).get(ds.id, {})  # desensitized columns: their view's type, no keys
         columns = {
             name: ColumnGrant(
                 name,
                 ColumnLevel(all_cols[name].level),
-                tuple(all_cols[name].public_keys) if all_cols[name].public_keys else None,
-                type=all_cols[name].type,
+                tuple(all_cols[name].public_keys)
+                if all_cols[name].public_keys and name not in methods
+                else None,
+                type=granted_type(all_cols[name].type, methods.get(name)),
                 nullable=name in ver.null_columns,
                 lower=all_cols[name].lower,
                 upper=all_cols[name].upper,

@@ -13,21 +13,24 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from sqlalchemy import select
 
+from policies.bundles import LevelPolicy
 from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
-from policies.privacy import sdc
-from sandbox import dp_run, vault_keys
+from policies.privacy import differencing, scan, sdc
+from policies.privacy.differencing import UNIT_SET_PREFIX
+from sandbox import dp_run, unitsets, vault_keys
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
 
 log = logging.getLogger(__name__)
@@ -129,12 +132,15 @@ def run_job(rt: Runtime, job_id: str) -> None:
                 columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
                 join_key_secret=bytes.fromhex(sc.join_key_secret),
                 key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
+                desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
             )
             for t in used
         )
         level = rt.bundle.strictest([Classification(t.dataset.classification) for t in used])
         public_keys = public_keys_by_output(plan, used)
         versions = {t.dataset.id: t.version.version for t in used}
+        scenario_id = sc.id
+        unit_columns = [(t.dataset.id, f"{UNIT_SET_PREFIX}{t.grant.name}") for t in used]
     limits = Limits(
         memory_mb=rt.settings.workspace_memory_mb,
         threads=rt.settings.workspace_threads,
@@ -161,18 +167,33 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
-    released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, level.k, public_keys)
+    # one unit set per row and contributing table (reference tables have none: their rows are nobody's)
+    sets = {
+        dataset: differencing.unit_sets(raw.column(name))
+        for dataset, name in unit_columns
+        if name in raw.column_names
+    }
+    earlier = unitsets.earlier(rt, scenario_id, job_id)
+    guarded = np.zeros(raw.num_rows, dtype=bool)
+    for dataset, rows in sets.items():
+        guarded |= differencing.guard(rows, earlier, [dataset] * len(rows), level.k)
+    released, check_report, hits = privacy_check(rt, raw, plan, level, public_keys, guarded)
     del raw
-    pq.write_table(released, candidate_path(rt, job_id))
     result.result_path.unlink(missing_ok=True)
     timings["run_job_s"] = round(time.perf_counter() - started, 4)
-    check_report = {
-        "mode": "sdc",
-        "k": level.k,
-        "dataset_versions": versions,
-        "sdc": report.to_dict(),
-        "timings": timings,
-    }
+    check_report = {**check_report, "dataset_versions": versions, "timings": timings}
+    if hits:  # a value that looks like a phone or an ID never reaches a reviewer
+        code = ErrorCode.output_pii.value
+        _finish(rt, job_id, JobState.failed, reason_code=code, check_report=check_report)
+        return
+    kept = ~np.asarray(released.column(sdc.SUPPRESSED).to_numpy(zero_copy_only=False), dtype=bool)
+    unitsets.keep(
+        rt,
+        scenario_id,
+        job_id,
+        {d: [b for b, k in zip(rows, kept, strict=True) if k] for d, rows in sets.items()},
+    )
+    pq.write_table(released, candidate_path(rt, job_id))
     _finish(rt, job_id, JobState.pending_review, reason_code=None, check_report=check_report)
 
 
@@ -180,6 +201,26 @@ def _mode(rt: Runtime, job_id: str) -> str | None:
     with rt.catalog.session() as s:
         job = s.get(Job, job_id)
         return job.mode if job is not None else None
+
+
+def privacy_check(
+    rt: Runtime,
+    raw: pa.Table,
+    plan: Plan,
+    level: LevelPolicy,
+    public_keys: dict[str, list[str]],
+    guarded: np.ndarray | None = None,
+) -> tuple[pa.Table, dict[str, Any], tuple[scan.PiiHit, ...]]:
+    """SDC (with the differencing guard's rows, if any), then the PII scan of what would be released;
+    the report names cells, rules and entities, never values."""
+    released, report = sdc.apply(
+        raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc, guarded
+    )
+    groups = [o.name for o in plan.outputs if o.kind is OutputKind.group]
+    hits = scan.scan(released, rt.analyzer(), numeric_columns=groups)
+    check_report: dict[str, Any] = {"mode": "sdc", "k": level.k, "sdc": report.to_dict()}
+    check_report["output_pii"] = [h.to_dict() for h in hits]
+    return released, check_report, hits
 
 
 def stop_check(rt: Runtime, job_id: str, every_s: float = 0.5) -> Callable[[], bool]:

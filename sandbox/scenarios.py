@@ -17,6 +17,7 @@ from sandbox.catalog import paginate
 from sandbox.catalog.models import Column, Dataset, Destruction, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
+from sandbox.workspace.desensitize import applicable
 
 
 def aware(dt: datetime) -> datetime:
@@ -42,6 +43,7 @@ def scenario_out(s: Session, sc: Scenario) -> ScenarioOut:
         created_at=aware(sc.created_at),
         epsilon_spent=spent.epsilon_spent,
         delta_spent=spent.delta_spent,
+        desensitize=sc.desensitize,
     )
 
 
@@ -78,6 +80,7 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
                         dataset=ds.name,
                         reason="the column is hidden",
                     )
+        desensitize = _desensitize(s, body)
         sc = Scenario(
             id=new_id("sc"),
             name=body.name,
@@ -92,6 +95,7 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
             state="pending",
             join_key_secret=secrets.token_hex(32),
             created_at=now,
+            desensitize=desensitize,
         )
         s.add(sc)
         s.flush()
@@ -107,9 +111,36 @@ def apply(rt: Runtime, actor: User, body: ScenarioIn) -> ScenarioOut:
                 "modes": sc.modes,
                 "expires_at": expires.isoformat(),
                 "public_interest": sc.public_interest,
+                "desensitize": desensitize,
             },
         )
         return scenario_out(s, sc)
+
+
+def _desensitize(s: Session, body: ScenarioIn) -> dict[str, dict[str, dict[str, object]]] | None:
+    """Each declared method names a granted column of a granted dataset and fits its type."""
+    if not body.desensitize:
+        return None
+    out: dict[str, dict[str, dict[str, object]]] = {}
+    for dataset_id, columns in body.desensitize.items():
+        granted = body.datasets.get(dataset_id)
+        if granted is None:
+            raise SandboxError(ErrorCode.invalid_request, reason="desensitize names a dataset not granted")
+        types = {
+            c.name: c.type for c in s.execute(select(Column).where(Column.dataset_id == dataset_id)).scalars()
+        }
+        for name, entry in columns.items():
+            if name not in granted:
+                raise SandboxError(ErrorCode.unknown_column, column=name)
+            if not applicable(entry.method, types[name]):
+                raise SandboxError(
+                    ErrorCode.level_not_allowed,
+                    column=name,
+                    level=entry.method,
+                    reason=f"the method does not apply to a {types[name]} column",
+                )
+            out.setdefault(dataset_id, {})[name] = entry.model_dump(exclude_none=True)
+    return out
 
 
 def _transition(

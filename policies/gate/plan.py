@@ -76,6 +76,10 @@ class OutputColumn:
     source_column: str | None = None
     units_column: str | None = None
     source_table: str | None = None  # the table of `source_column` (several tables when joined)
+    # SUM/AVG only (policies.gate.companions): the total of the absolute per-unit contributions, and
+    # the two largest absolute per-unit contributions (a list), for the dominance rules.
+    dominance_total: str | None = None
+    dominance_top: str | None = None
 
 
 @dataclass(frozen=True)

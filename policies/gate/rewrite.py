@@ -43,7 +43,8 @@ distinct way all the same, so a join's counts have one derivation, checked once.
 >>> grant = TableGrant("t", "ds", columns, frozenset(levels), "pid", 1)
 >>> plan = check("SELECT lower(d) AS k, SUM(CASE WHEN d = 'a' THEN x ELSE 0 END) AS s FROM t GROUP BY k",
 ...              GateContext(tables={"t": grant})).plan
->>> print(plan.sql.replace(" FROM", "\nFROM").replace(", COUNT", ",\nCOUNT"))
+>>> from policies.gate.companions import without  # the dominance companions are shown there
+>>> print(without(plan.sql).replace(" FROM", "\nFROM").replace(", COUNT", ",\nCOUNT"))
 SELECT LOWER("t"."d") AS "k", SUM(CASE WHEN "t"."d" = 'a' THEN "t"."x" ELSE 0 END) AS "s",
 COUNT(*) AS "__units",
 COUNT(CASE WHEN "t"."d" = 'a' THEN "t"."x" END) AS "__units_1"
@@ -57,6 +58,8 @@ from sqlglot import exp
 from policies.gate import keys, outer
 from policies.gate.aggregates import FUNCTIONS
 from policies.gate.columns import names_output
+from policies.gate.companions import attach as attach_dominance
+from policies.gate.companions import attach_unit_sets
 from policies.gate.parse import DIALECT
 from policies.gate.plan import OutputColumn, OutputKind, Plan, TableGrant
 from policies.gate.project import Output, classify
@@ -148,6 +151,9 @@ def rewrite(tree: exp.Select, scope: Scope) -> Plan:
     limit = tree.args.get("limit")
     if limit is not None:
         query = query.limit(limit.expression.copy())
+    units_of = {table.name: UNIT_ORDINAL for table in grants}
+    query, described = attach_dominance(query, described, units_of, grant.name, one_row)
+    query = attach_unit_sets(query, [table.name for table in counted_tables], one_row)
     return Plan(
         sql=query.sql(dialect=DIALECT, identify=True, comments=False),
         tables=tuple(table.name for table in grants),

@@ -1,31 +1,52 @@
-"""Statistical disclosure control for exact tables: the minimum-units threshold rule.
+"""Statistical disclosure control for exact tables: thresholds, dominance, secondary suppression.
 
-Why the rule is what it is
---------------------------
+Why the rules are what they are
+-------------------------------
 An aggregate cell computed from the data of very few people tells about those people: a SUM over
 one person's rows is that person's amount; over two, either of them learns the other's by
 subtraction; in general anyone who knows k-2 contributions narrows the rest to one other person.
-A cell is therefore released only if it covers at least `k` distinct privacy units (the person or
-enterprise whose data a row is). Units, not rows: one person with many rows must not pass as many.
+The rules run in this order; the first that fires names the cell in the report (stable codes):
 
-- Each aggregate cell has its own unit count (`OutputColumn.units_column`, e.g. the units with a
-  non-null income behind SUM(income)); without one, the row's group count stands in.
-- If the row's group has fewer than k units (`group_units_column`), every aggregate cell of the
-  row is suppressed: no cell can cover more units than its group.
-- A suppressed cell becomes NULL and its row is marked `suppressed`; rows are never dropped, so the
-  reviewer and the operator see that something was withheld rather than a table that looks whole.
-- The group keys of a marked row are nulled too unless the value is a declared public key (the
-  published list of districts, say): that a rare key value exists at all can identify someone.
+- `min_units`: a cell is released only if it covers at least `k` distinct privacy units (the person
+  or enterprise whose data a row is). Units, not rows: one person with many rows must not pass as
+  many. Each aggregate cell has its own unit count (`OutputColumn.units_column`); without one, the
+  row's group count stands in; a row whose group has fewer than k units is withheld whole.
+- `zero` (bundle `zeros_disclosive`, default on as in ACRO): a cell no unit contributes to is
+  withheld; a structural zero says that nobody in the group has the property. Off, such a cell is
+  released when its row's group reaches k (it holds nobody's data).
+- `dominance_nk` (N-K rule, ACRO n=2, k=90%): a SUM or AVG cell whose n largest per-unit
+  contributions exceed k% of the total of all contributions: the cell is mostly one or two units'
+  amount. `dominance_p` (p% rule, ACRO p=10%): the rest of the total after the two largest is less
+  than p% of the largest, so the second largest contributor, subtracting its own amount, would know
+  the largest within p%. Both use absolute per-unit contributions (`OutputColumn.dominance_total`,
+  `dominance_top`, computed by `policies.gate.companions`): a large loss dominates like a gain.
+- `differencing`: the scenario's guard (`DifferencingGuard`) found a cell whose set of units differs
+  from an already released cell's by fewer than k units but more than none (see `policies.privacy.
+  differencing`).
+- `secondary` (suppression of cells that would give a withheld cell away by subtraction):
+  1. within a row, every aggregate cell of a row with a withheld cell is withheld too: cells of one
+     row are tied by arithmetic (SUM = AVG * COUNT; COUNT(*) = the CASE counts of its parts);
+  2. within the table, a table with any withheld row withholds at least two rows whose groups
+     together reach k units, adding the rows with the fewest units first. Totals are never part of
+     one output (the gate refuses ROLLUP, CUBE, GROUPING SETS and UNION), but the column total of a
+     table is always one query away, so it must be assumed known: subtracting the released rows from
+     it gives only the sum of the withheld ones, which then covers at least k units.
+  We suppress further rather than refuse totals: a total is a legitimate query, and refusing it would
+  leave the grouped table just as open to a total from elsewhere.
 
-The companion `__units*` columns exist only to apply this rule and never leave. The report says
-which cells were withheld and by which rule, never their values or their unit counts.
+A suppressed cell becomes NULL and its row is marked `suppressed`; rows are never dropped, so the
+reviewer and the operator see that something was withheld rather than a table that looks whole. The
+group keys of a marked row are nulled too unless the value is a declared public key (the published
+list of districts, say): that a rare key value exists at all can identify someone (`key_not_public`).
+Counts of released cells are then rounded if the bundle asks (`rounding_base`, `rounding_rule`).
 
-Not here yet: dominance (p% and N-K), secondary suppression where totals would reveal a cell,
-rounding. Each will be another rule beside `min_units`.
+The companion `__units*` and `__dom*` columns exist only to apply these rules and never leave. The
+report says which cells were withheld and by which rule, never their values, unit counts or shares.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -34,18 +55,27 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from policies.bundles import SdcRules
 from policies.gate.plan import OutputColumn, OutputKind
 
 SUPPRESSED = "suppressed"  # the boolean column appended to every released table
+# Rule codes (API: a released code never changes meaning), in the order they are tried.
 MIN_UNITS = "min_units"  # an aggregate cell covering fewer than k privacy units
+ZERO = "zero"  # an aggregate cell no unit contributes to (zeros_disclosive)
+DOMINANCE_NK = "dominance_nk"  # the n largest contributions exceed k% of a sum or mean
+DOMINANCE_P = "dominance_p"  # the rest of a sum is within p% of its largest contribution
+DIFFERENCING = "differencing"  # the row's unit set is within k units of an already released cell's
+SECONDARY = "secondary"  # withheld so that a withheld cell cannot be recovered by subtraction
 KEY_NOT_PUBLIC = "key_not_public"  # a group key of a suppressed row that is not a declared public key
+RULES: tuple[str, ...] = (MIN_UNITS, ZERO, DOMINANCE_NK, DOMINANCE_P, DIFFERENCING, SECONDARY, KEY_NOT_PUBLIC)
+COUNT_KINDS = frozenset({OutputKind.count, OutputKind.count_units, OutputKind.count_values})
 
 
 @dataclass(frozen=True)
 class SuppressedCell:
     row: int  # 0-based row index in the released table
     column: str  # output column name
-    rule: str  # MIN_UNITS or KEY_NOT_PUBLIC
+    rule: str  # one of RULES
 
 
 @dataclass(frozen=True)
@@ -53,14 +83,21 @@ class SdcReport:
     k: int
     rows: int
     cells: int  # aggregate cells checked
-    suppressed_cells: int  # aggregate cells nulled
+    suppressed_cells: int  # aggregate cells nulled, by any rule
     suppressed_rows: int  # rows with at least one suppressed cell (marked)
     suppressed: tuple[SuppressedCell, ...]  # every nulled cell, aggregates and keys, by row then column
     nulled_keys: int = 0  # group key cells nulled because their row was suppressed
+    by_rule: Mapping[str, int] | None = None  # suppressed cells per rule code
+    rules: Mapping[str, Any] | None = None  # the parameters applied (bundle values, never data)
+    rounded_cells: int = 0  # released count cells rounded to `rules["rounding_base"]`
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data: counts and cell positions only."""
-        return {**asdict(self), "suppressed": [asdict(cell) for cell in self.suppressed]}
+        """Plain JSON-ready data: counts, parameters and cell positions only."""
+        d = asdict(self)
+        d["suppressed"] = [asdict(cell) for cell in self.suppressed]
+        d["by_rule"] = dict(self.by_rule or {})
+        d["rules"] = dict(self.rules or {})
+        return d
 
 
 def min_units(units: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
@@ -72,69 +109,193 @@ def min_units(units: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
     return (units < k) | (group_units < k)
 
 
+def nk_dominated(
+    total: np.ndarray, top1: np.ndarray, top2: np.ndarray, n: int, k_percent: float
+) -> np.ndarray:
+    """N-K rule: the n largest absolute contributions are more than k% of the absolute total.
+
+    >>> nk_dominated(np.array([100.0, 100.0]), np.array([80.0, 50.0]), np.array([15.0, 20.0]), 2, 90).tolist()
+    [True, False]
+    """
+    largest = top1 + (top2 if n >= 2 else 0.0)
+    return (total > 0) & (largest > total * (k_percent / 100.0))
+
+
+def p_dominated(total: np.ndarray, top1: np.ndarray, top2: np.ndarray, p_percent: float) -> np.ndarray:
+    """p% rule: what is left after the two largest is less than p% of the largest.
+
+    The second largest contributor knows its own amount: subtracting it from the total leaves the
+    largest plus the rest, so the rest is its error in estimating the largest.
+
+    >>> p_dominated(np.array([100.0, 100.0]), np.array([60.0, 50.0]), np.array([35.0, 20.0]), 10).tolist()
+    [True, False]
+    """
+    rest = np.maximum(total - top1 - top2, 0.0)
+    return (top1 > 0) & (rest < top1 * (p_percent / 100.0))
+
+
 def apply(
     result: pa.Table,
     outputs: Sequence[OutputColumn],
     group_units_column: str,
     k: int,
     public_keys: Mapping[str, Collection[str]] | None = None,
+    rules: SdcRules | None = None,
+    differencing: np.ndarray | None = None,
 ) -> tuple[pa.Table, SdcReport]:
-    """Release `result` under the minimum-units rule: the operator's columns, then `suppressed`.
+    """Release `result` under the SDC rules: the operator's columns, then `suppressed`.
+
+    `differencing` marks rows the scenario's differencing guard refuses (None: no guard).
 
     >>> from policies.gate.plan import OutputColumn, OutputKind
-    >>> t = pa.table({"d": ["A", "B"], "n": [12, 2], "__units": [12, 2]})
+    >>> t = pa.table({"d": ["A", "B", "C"], "n": [12, 2, 30], "__units": [12, 2, 30]})
     >>> out = [OutputColumn("d", OutputKind.group), OutputColumn("n", OutputKind.count)]
     >>> released, report = apply(t, out, "__units", k=10)
-    >>> released.to_pylist()
-    [{'d': 'A', 'n': 12, 'suppressed': False}, {'d': None, 'n': None, 'suppressed': True}]
+    >>> [(row["d"], row["n"]) for row in released.to_pylist()]
+    [(None, None), (None, None), ('C', 30)]
+    >>> [(c.row, c.column, c.rule) for c in report.suppressed if c.column == "n"]
+    [(0, 'n', 'secondary'), (1, 'n', 'min_units')]
     """
     if k < 1:
         raise ValueError("k must be at least 1")
+    rules = rules or SdcRules()
     names = [o.name for o in outputs]
     needed = [*names, group_units_column, *(o.units_column for o in outputs if o.units_column)]
+    needed += [c for o in outputs for c in (o.dominance_total, o.dominance_top) if c]
     missing = sorted({c for c in needed if c not in result.column_names})
     if missing or len(set(names)) != len(names) or SUPPRESSED in names:
         raise ValueError(f"result does not fit the plan's outputs (missing {missing}, names {names})")
+    rows = result.num_rows
+    if differencing is not None and len(differencing) != rows:
+        raise ValueError("the differencing mask does not fit the result")
     keys = public_keys or {}
     group_units = _units(result, group_units_column)
-    masks: dict[str, np.ndarray] = {}
-    for o in outputs:
-        if o.kind != OutputKind.group:
-            units = _units(result, o.units_column) if o.units_column else group_units
-            masks[o.name] = min_units(units, group_units, k)
+    aggregates = [o for o in outputs if o.kind != OutputKind.group]
+    # Primary suppression: the first rule that fires names the cell.
+    fired: dict[str, np.ndarray] = {o.name: np.full(rows, "", dtype=object) for o in aggregates}
+    for o in aggregates:
+        cell = fired[o.name]
+        units = _units(result, o.units_column) if o.units_column else group_units
+        zero = units == 0
+        if rules.zeros_disclosive:
+            _mark(cell, zero, ZERO)
+            _mark(cell, min_units(units, group_units, k), MIN_UNITS)
+        else:  # a cell nobody contributes to holds nobody's data, once its group is large enough
+            _mark(cell, (group_units < k) | (~zero & (units < k)), MIN_UNITS)
+        if o.dominance_total and o.dominance_top:
+            total, top1, top2 = _contributions(result, o.dominance_total, o.dominance_top)
+            _mark(cell, nk_dominated(total, top1, top2, rules.nk_n, rules.nk_k), DOMINANCE_NK)
+            _mark(cell, p_dominated(total, top1, top2, rules.p_percent), DOMINANCE_P)
     row_mask = group_units < k  # a row without aggregates is still withheld when its group is small
-    for mask in masks.values():
-        row_mask = row_mask | mask
-    rules: dict[str, str] = {}
+    for cell in fired.values():
+        row_mask = row_mask | (cell != "")
+    if differencing is not None:
+        guarded = np.asarray(differencing, dtype=bool) & ~row_mask
+        for cell in fired.values():
+            _mark(cell, guarded, DIFFERENCING)
+        row_mask = row_mask | guarded
+    row_mask = row_mask | _complementary(row_mask, group_units, k)
+    for cell in fired.values():
+        _mark(cell, row_mask, SECONDARY)
+    masks: dict[str, np.ndarray] = {name: cell != "" for name, cell in fired.items()}
     for o in outputs:
         if o.kind == OutputKind.group:
             masks[o.name] = row_mask & ~_is_public(result.column(o.name), keys.get(o.name))
-            rules[o.name] = KEY_NOT_PUBLIC
-        else:
-            rules[o.name] = MIN_UNITS
+            fired[o.name] = np.where(masks[o.name], KEY_NOT_PUBLIC, "")
     fields = [pa.field(n, result.schema.field(n).type, nullable=True) for n in names]
     arrays = [_null_where(result.column(n), masks[n]) for n in names]
+    rounded = 0
+    if rules.rounding_base and rules.rounding_base > 1:
+        for position, o in enumerate(outputs):
+            if o.kind in COUNT_KINDS:
+                arrays[position], changed = _rounded(
+                    arrays[position], rules.rounding_base, rules.rounding_rule
+                )
+                rounded += changed
     table = pa.Table.from_arrays(
         [*arrays, pa.array(row_mask, pa.bool_())],
         schema=pa.schema([*fields, pa.field(SUPPRESSED, pa.bool_(), nullable=False)]),
     )
     cells = [
-        SuppressedCell(int(row), name, rules[name])
+        SuppressedCell(int(row), name, str(fired[name][row]))
         for row in np.flatnonzero(row_mask)
         for name in names
         if masks[name][row]
     ]
-    aggregate_names = [o.name for o in outputs if o.kind != OutputKind.group]
+    by_rule: dict[str, int] = {}
+    for c in cells:
+        by_rule[c.rule] = by_rule.get(c.rule, 0) + 1
     report = SdcReport(
         k=k,
-        rows=result.num_rows,
-        cells=result.num_rows * len(aggregate_names),
-        suppressed_cells=int(sum(int(masks[n].sum()) for n in aggregate_names)),
+        rows=rows,
+        cells=rows * len(aggregates),
+        suppressed_cells=sum(1 for c in cells if c.rule != KEY_NOT_PUBLIC),
         suppressed_rows=int(row_mask.sum()),
         suppressed=tuple(cells),
-        nulled_keys=sum(1 for c in cells if c.rule == KEY_NOT_PUBLIC),
+        nulled_keys=by_rule.get(KEY_NOT_PUBLIC, 0),
+        by_rule=by_rule,
+        rules={"k": k, **asdict(rules)},
+        rounded_cells=rounded,
     )
     return table, report
+
+
+def _mark(cell: np.ndarray, where: np.ndarray, rule: str) -> None:
+    """Name `rule` for the cells in `where` that no earlier rule named."""
+    cell[(cell == "") & np.asarray(where, dtype=bool)] = rule
+
+
+def _complementary(row_mask: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
+    """Rows to withhold as well, so the withheld rows are at least two and together reach k units.
+
+    Rows with the fewest units go first (the least information lost); ties keep table order.
+
+    >>> _complementary(np.array([True, False, False]), np.array([3, 40, 20]), 10).tolist()
+    [False, False, True]
+    """
+    extra = np.zeros(len(row_mask), dtype=bool)
+    if not row_mask.any() or row_mask.all():
+        return extra
+    withheld = int(row_mask.sum())
+    covered = int(group_units[row_mask].sum())
+    for row in np.argsort(np.where(row_mask, np.iinfo(np.int64).max, group_units), kind="stable"):
+        if row_mask[row] or (withheld >= 2 and covered >= k):
+            break
+        extra[row] = True
+        withheld += 1
+        covered += int(group_units[row])
+    return extra
+
+
+def _contributions(result: pa.Table, total_column: str, top_column: str) -> tuple[np.ndarray, ...]:
+    """Absolute total and the two largest absolute per-unit contributions, as floats (NULL: 0)."""
+    total = np.asarray(pc.fill_null(result.column(total_column).cast(pa.float64()), 0.0).to_numpy(), float)
+    tops = result.column(top_column).to_pylist()
+    top1 = np.array([float(t[0]) if t and t[0] is not None else 0.0 for t in tops], dtype=float)
+    top2 = np.array(
+        [float(t[1]) if t and len(t) > 1 and t[1] is not None else 0.0 for t in tops], dtype=float
+    )
+    return total, top1, top2
+
+
+def _rounded(column: pa.ChunkedArray | pa.Array, base: int, rule: str) -> tuple[pa.Array, int]:
+    """Counts rounded to a multiple of `base` (nearest rounds halves up); NULL stays NULL."""
+    values = column.to_pylist()
+    out: list[int | None] = []
+    changed = 0
+    for v in values:
+        if v is None:
+            out.append(None)
+            continue
+        if rule == "up":
+            r = math.ceil(v / base) * base
+        elif rule == "down":
+            r = math.floor(v / base) * base
+        else:
+            r = math.floor(v / base + 0.5) * base
+        changed += r != v
+        out.append(r)
+    return pa.array(out, type=column.type), changed
 
 
 def _units(result: pa.Table, column: str) -> np.ndarray:

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sandbox import __version__, console
-from sandbox.api import audit, datasets, health, jobs, reviews, scenarios
+from sandbox.api import audit, datasets, health, jobs, reviews, scenarios, sdc
 from sandbox.api import disclosure as disclosure_api
 from sandbox.api import metering as metering_api
 from sandbox.api import users as users_api
@@ -123,6 +123,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
     app.add_middleware(AuditAccess)
     app.add_middleware(ContainErrors)  # added last: outermost
 
+    app.include_router(sdc.router)  # before jobs: /v1/jobs/dry-run is not a job id
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
     app.include_router(health.router)

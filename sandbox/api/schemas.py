@@ -112,6 +112,13 @@ class ColumnsIn(In):
     columns: dict[str, ColumnChange]
 
 
+class DesensitizeIn(In):
+    """One column's desensitization in a grant (sandbox/workspace/desensitize.py)."""
+
+    method: Literal["hash", "mask", "band", "bucket", "month", "year", "province", "city", "district"]
+    width: float | None = Field(default=None, gt=0, description="band and bucket: the width")
+
+
 class ScenarioIn(In):
     name: str = Field(min_length=1, max_length=200)
     purpose: str = Field(min_length=1)
@@ -121,6 +128,9 @@ class ScenarioIn(In):
     delta: float | None = Field(default=None, ge=0, lt=1)
     expires_at: datetime | None = Field(default=None, description="Default: one year from application.")
     public_interest: bool = False
+    desensitize: dict[str, dict[str, DesensitizeIn]] | None = Field(
+        default=None, description="dataset id -> granted column -> how the workspace view desensitizes it"
+    )
 
 
 class ScenarioOut(BaseModel):
@@ -139,6 +149,7 @@ class ScenarioOut(BaseModel):
     created_at: datetime
     epsilon_spent: float = Field(0.0, description="The most any granted dataset has spent for this operator.")
     delta_spent: float = 0.0
+    desensitize: dict[str, dict[str, dict[str, Any]]] | None = None
 
 
 class DecisionIn(In):

@@ -71,6 +71,7 @@ class DatasetVersion(Base):
     status: Mapped[str] = mapped_column(String(20), default="confirmed", server_default="confirmed")
     # for a held version: added/removed/retyped columns, proposals and levels confirmed so far
     schema_change: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    quality: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # sandbox.quality (0009)
 
 
 class Column(Base):
@@ -109,6 +110,8 @@ class Scenario(Base):
     decision_reason: Mapped[str | None] = mapped_column(Text)
     join_key_secret: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # dataset id -> column -> {"method": ...}: desensitization in the views (sandbox.workspace.desensitize)
+    desensitize: Mapped[dict | None] = mapped_column(JSON, nullable=True)  # 0009
 
 
 class Job(Base):

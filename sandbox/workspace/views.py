@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import duckdb
 
 from policies.levels import ColumnLevel
 from sandbox.vault_crypto import dataset_for, relation_name
+from sandbox.workspace.desensitize import Desensitization, expression
 
 RESERVED = ("__unit", "__rank")  # sandbox/workspace/units.py materialises them in every vault file
 
@@ -35,6 +36,7 @@ class ViewSpec:
     columns: tuple[tuple[str, ColumnLevel], ...]  # granted columns with effective levels
     join_key_secret: bytes = b""  # per-scenario key for the HMAC of join_key columns
     key: bytes | None = None  # the file's key when the vault file is encrypted (sandbox/vault_crypto.py)
+    desensitize: Mapping[str, Desensitization] = field(default_factory=dict)  # column -> method (grant)
 
 
 def quote_ident(name: str) -> str:
@@ -92,6 +94,8 @@ def view_sql(view: ViewSpec) -> str:
             continue
         if level == ColumnLevel.join_key:
             items.append(f"{hmac_sql(col, view.join_key_secret)} AS {col}")
+        elif column in view.desensitize:  # declared in the grant: see desensitize.py
+            items.append(f"{expression(view.desensitize[column], col, view.join_key_secret)} AS {col}")
         else:
             items.append(col)
     if not items:

@@ -30,6 +30,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from support import Stack
 
+from policies.classify.recognizers import valid_resident_id
 from sandbox.demo_data import residents
 
 SECRET_NAME = "SECRET-LI-8841"
@@ -764,6 +765,49 @@ def test_released_outputs_hold_no_seeded_secret(seeded: Seeded) -> None:
     seeded.assert_no_leaks()
 
 
+def test_previews_and_dry_runs_hold_no_seeded_secret(seeded: Seeded) -> None:
+    """Previews and dry runs are drawn from the schema alone: no real value of any column, only
+    format-valid fakes (checked: the resident IDs are valid and none is a real one)."""
+    stack, ds = seeded.stack, seeded.dataset
+    for who in ("operator", "source", "admin"):
+        r = stack[who].get(f"/v1/datasets/{ds['id']}/preview", params={"rows": 200})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["synthetic"] is True and len(body["rows"]) == 200
+        names = [c["name"] for c in body["columns"]]
+        assert names == [c["name"] for c in ds["columns"]]
+        ids = [row[names.index("resident_id")] for row in body["rows"]]
+        assert all(valid_resident_id(i) for i in ids) and not set(ids) & seeded.secrets.resident_ids
+        districts = {row[names.index("district")] for row in body["rows"]}
+        assert districts <= set(seeded.public_keys)  # group columns draw from the declared public keys
+    assert stack["reviewer"].get(f"/v1/datasets/{ds['id']}/preview").status_code == 403
+    for sql in (
+        "SELECT district, COUNT(*) AS n, SUM(income) AS total, AVG(income) AS mean FROM residents "
+        "GROUP BY district ORDER BY district",
+        "SELECT COUNT(*) AS n, SUM(income) AS total FROM residents",
+        f"SELECT sex, COUNT(*) AS n FROM residents WHERE occupation = '{SECRET_OCCUPATION}' GROUP BY sex",
+    ):
+        r = stack["operator"].post(
+            "/v1/jobs/dry-run", json={"scenario_id": seeded.scenario_id, "sql": sql, "mode": "sdc"}
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"synthetic", "columns", "rows", "gate_report", "check_report"}
+        assert body["synthetic"] is True and body["check_report"]["synthetic"] is True
+        assert body["columns"][-1] == "suppressed" and body["gate_report"] == []
+    refused = stack["operator"].post(
+        "/v1/jobs/dry-run", json={"scenario_id": seeded.scenario_id, "sql": "SELECT name FROM residents"}
+    )
+    assert_error_shape(refused, "gate_rejected")
+    assert refused.json()["error"]["detail"]["reasons"]
+    # nothing queued, nothing to review, nothing spent; each dry run audited as one event
+    assert stack["operator"].get("/v1/jobs").json()["items"] == []
+    events = stack["auditor"].get("/v1/audit", params={"object_id": seeded.scenario_id, "limit": 100}).json()
+    outcomes = [e["detail"]["outcome"] for e in events["items"] if e["event_type"] == "job.dry_run"]
+    assert outcomes == ["ok", "ok", "ok", "gate_rejected"]
+    seeded.assert_no_leaks()
+
+
 # --- known bugs (strict xfail: each turns into a failure once fixed, to be unmarked) -------------
 
 
@@ -781,12 +825,6 @@ def released_rows(seeded: Seeded, sql: str) -> list[dict[str, Any]]:
     return pq.read_table(io.BytesIO(resp.content)).to_pylist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known gap, owned by issue 6 (differencing guard over released cells' unit sets): SDC checks "
-    "k units on the query set only, so two released totals (all rows; all rows but one person) differ "
-    "by exactly that person's income",
-)
 def test_differencing_two_released_totals_does_not_reveal_one_income(seeded: Seeded) -> None:
     everyone = released_rows(seeded, "SELECT COUNT(*) AS n, SUM(income) AS total FROM residents")
     all_but_one = released_rows(
@@ -800,6 +838,7 @@ def test_differencing_two_released_totals_does_not_reveal_one_income(seeded: See
         if a["total"] is not None and b["total"] is not None
     ]
     assert SECRET_INCOME not in revealed
+    assert everyone[0]["total"] is not None and all_but_one[0]["suppressed"]  # the second is withheld
 
 
 def on_postgres(request: pytest.FixtureRequest) -> bool:

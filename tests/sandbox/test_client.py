@@ -108,7 +108,8 @@ def test_whole_path_through_the_client(stack: Stack, c: dict[str, Client], tmp_p
     job = c["operator"].submit(sc.id, MAIN_JOB, "sdc")
     assert job.state in ("queued", "running", "checking", "pending_review")
     job = c["operator"].wait(job.id, timeout=60, progress=True)
-    assert job.state == "pending_review" and job.check_report["sdc"]["suppressed_rows"] == 1
+    # the small district and its complement (secondary suppression, policies/privacy/sdc.py)
+    assert job.state == "pending_review" and job.check_report["sdc"]["suppressed_rows"] == 2
     with pytest.raises(SandboxAPIError) as early:
         c["operator"].result(job.id)
     assert early.value.status == 409 and early.value.code == "not_released" and early.value.reasons == []

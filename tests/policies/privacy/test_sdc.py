@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.gate.plan import OutputColumn, OutputKind
-from policies.privacy.sdc import KEY_NOT_PUBLIC, MIN_UNITS, SUPPRESSED, SuppressedCell, apply
+from policies.privacy.sdc import KEY_NOT_PUBLIC, MIN_UNITS, SECONDARY, SUPPRESSED, SuppressedCell, apply
 
 OUTPUTS = (
     OutputColumn("district", OutputKind.group, "district"),
@@ -67,24 +67,31 @@ def test_release_properties(rows: list[dict], k: int, public: list[str] | None) 
         SCHEMA.field(o.name).type for o in OUTPUTS
     ]
 
-    for i, (before, after) in enumerate(zip(rows, released.to_pylist(), strict=True)):
+    after_rows = released.to_pylist()
+    marked_units = 0
+    for i, (before, after) in enumerate(zip(rows, after_rows, strict=True)):
         group_units = before["__units"] or 0
         hit = [o.name for o in AGGREGATES if cell_units(before, o) < k or group_units < k]
-        marked = bool(hit) or group_units < k
-        assert after[SUPPRESSED] is marked
+        if hit or group_units < k:
+            assert after[SUPPRESSED]  # every primary suppression marks its row
+        marked = after[SUPPRESSED]
+        marked_units += group_units if marked else 0
         for o in AGGREGATES:
-            if o.name in hit:
-                assert after[o.name] is None  # no cell under k units survives
+            if marked:
+                assert after[o.name] is None  # a marked row withholds every aggregate (secondary)
             else:
                 assert after[o.name] == before[o.name]  # everything else is untouched
         key_kept = not marked or (before["district"] in (public or []))
         assert after["district"] == (before["district"] if key_kept else None)
         listed = {c.column for c in report.suppressed if c.row == i}
         assert set(hit) <= listed
+    n_marked = sum(1 for r in after_rows if r[SUPPRESSED])
+    if 0 < n_marked < len(rows):  # complementary suppression: two rows or more, together k units
+        assert n_marked >= 2 and marked_units >= k
 
     assert report.rows == len(rows) and report.cells == len(rows) * len(AGGREGATES)
-    assert report.suppressed_rows == sum(released.column(SUPPRESSED).to_pylist())
-    assert report.suppressed_cells == sum(1 for c in report.suppressed if c.rule == MIN_UNITS)
+    assert report.suppressed_rows == n_marked
+    assert report.suppressed_cells == sum(1 for c in report.suppressed if c.rule != KEY_NOT_PUBLIC)
     assert report.nulled_keys == sum(1 for c in report.suppressed if c.rule == KEY_NOT_PUBLIC)
 
 
@@ -94,16 +101,18 @@ def table_of(**columns: list) -> pa.Table:
 
 def test_small_group_row_is_blanked_and_marked_not_dropped() -> None:
     t = table_of(district=["东城", "某村"], n=[120, 2], __units=[120, 2])
-    released, report = apply(t, OUTPUTS[:2], "__units", k=10)
+    released, report = apply(t, OUTPUTS[:2], "__units", k=10, public_keys={"district": ["东城"]})
+    # 东城 goes too: else the known total (one query away) minus 120 is 某村's count
     assert released.to_pylist() == [
-        {"district": "东城", "n": 120, "suppressed": False},
+        {"district": "东城", "n": None, "suppressed": True},
         {"district": None, "n": None, "suppressed": True},
     ]
     assert report.suppressed == (
+        SuppressedCell(0, "n", SECONDARY),
         SuppressedCell(1, "district", KEY_NOT_PUBLIC),
         SuppressedCell(1, "n", MIN_UNITS),
     )
-    assert (report.cells, report.suppressed_cells, report.suppressed_rows, report.nulled_keys) == (2, 1, 1, 1)
+    assert (report.cells, report.suppressed_cells, report.suppressed_rows, report.nulled_keys) == (2, 2, 2, 1)
 
 
 def test_a_cell_with_few_units_is_suppressed_even_in_a_large_group() -> None:
@@ -117,10 +126,15 @@ def test_a_cell_with_few_units_is_suppressed_even_in_a_large_group() -> None:
         __units_mean=[50],
     )
     released, report = apply(t, OUTPUTS, "__units", k=10, public_keys={"district": ["东城"]})
+    # n and mean go too: total = mean * (the count behind it), and rows are tied by such sums
     assert released.to_pylist() == [
-        {"district": "东城", "n": 50, "total": None, "mean": 3.5, "suppressed": True}
+        {"district": "东城", "n": None, "total": None, "mean": None, "suppressed": True}
     ]
-    assert report.suppressed == (SuppressedCell(0, "total", MIN_UNITS),)
+    assert report.suppressed == (
+        SuppressedCell(0, "n", SECONDARY),
+        SuppressedCell(0, "total", MIN_UNITS),
+        SuppressedCell(0, "mean", SECONDARY),
+    )
 
 
 def test_public_keys_are_compared_as_text() -> None:
@@ -138,13 +152,14 @@ def test_missing_unit_count_counts_as_zero_units() -> None:
 
 
 def test_rows_without_aggregates_are_still_checked() -> None:
-    t = table_of(district=["东城", "某村"], __units=[30, 1])
+    t = table_of(district=["东城", "某村", "西城"], __units=[30, 1, 40])
     released, report = apply(t, OUTPUTS[:1], "__units", k=10)
     assert released.to_pylist() == [
-        {"district": "东城", "suppressed": False},
         {"district": None, "suppressed": True},
+        {"district": None, "suppressed": True},
+        {"district": "西城", "suppressed": False},
     ]
-    assert (report.cells, report.suppressed_rows) == (0, 1)
+    assert (report.cells, report.suppressed_rows) == (0, 2)
 
 
 def test_report_never_carries_values_or_unit_counts() -> None:
