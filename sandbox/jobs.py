@@ -344,9 +344,17 @@ def cancel(rt: Runtime, actor: User, job_id: str) -> JobOut:
         job = s.get(Job, job_id)
         if job is None or job.submitter_id != actor.id:
             raise SandboxError(ErrorCode.not_found, kind="job")
-        if job.state not in CANCELLABLE:
+        for _attempt in range(5):  # a worker may move it on (queued -> running -> ...) meanwhile
+            if job.state not in CANCELLABLE:
+                raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="cancelled")
+            try:
+                advance(s, job, JobState.cancelled, actor=actor, reason_code="cancelled_by_operator")
+                break
+            except SandboxError as lost:  # `advance` refreshed the job: try again from its new state
+                if lost.code is not ErrorCode.job_state or job.state not in CANCELLABLE:
+                    raise
+        else:
             raise SandboxError(ErrorCode.job_state, job_id=job.id, state=job.state, action="cancelled")
-        advance(s, job, JobState.cancelled, actor=actor, reason_code="cancelled_by_operator")
         return job_out(s, job)
 
 

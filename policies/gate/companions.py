@@ -179,7 +179,8 @@ def without(sql: str) -> str:
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
     ours = ("__dom", UNIT_SET)
-    tree.set("expressions", [e for e in tree.expressions if not e.alias_or_name.startswith(ours)])
-    joins = [j for j in tree.args.get("joins") or [] if not j.alias_or_name.startswith("__dom")]
-    tree.set("joins", joins or None)
+    for select in list(tree.find_all(exp.Select)):  # every layer: wrappers carry them up by name
+        select.set("expressions", [e for e in select.expressions if not e.alias_or_name.startswith(ours)])
+        joins = [j for j in select.args.get("joins") or [] if not j.alias_or_name.startswith("__dom")]
+        select.set("joins", joins or None)
     return tree.sql(dialect="duckdb", identify=True, comments=False)

@@ -50,6 +50,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+import sqlglot
 from sqlglot import exp
 
 from policies.gate.nodes import has_aggregate
@@ -176,21 +177,34 @@ def render(query: exp.Query, inners: list[str]) -> str:
     return text
 
 
-def companions_of(outputs: tuple[OutputColumn, ...]) -> tuple[str, ...]:
-    """`__units`, then every companion an output names, once each."""
+def companions_of(outputs: tuple[OutputColumn, ...], sql: str | None = None) -> tuple[str, ...]:
+    """`__units`, then every companion an output names, then (given the core's SQL) the row-level
+    companions no output names, such as the differencing guard's `"__unitset:<table>"`: a wrapper
+    that dropped them would release rows the guard never saw."""
     names = [UNITS]
     for output in outputs:
         for field in _companion_fields():
             value = getattr(output, field)
             if isinstance(value, str) and value not in names:
                 names.append(value)
+    if sql is not None:
+        tree = sqlglot.parse_one(sql, read=DIALECT)
+        for item in tree.selects:
+            name = item.alias_or_name
+            if name.startswith("__") and name not in names:
+                names.append(name)
     return tuple(names)
 
 
 def _companion_fields() -> tuple[str, ...]:
-    """OutputColumn fields that name a companion column (units_column first)."""
-    names = [f.name for f in dataclasses.fields(OutputColumn) if f.name.endswith("_column")]
-    return tuple(sorted((n for n in names if n != "source_column"), key=lambda n: n != "units_column"))
+    """OutputColumn fields that name a companion column (units_column first): those ending in
+    `_column` (but `source_column`) and the dominance companions."""
+    names = [
+        f.name
+        for f in dataclasses.fields(OutputColumn)
+        if (f.name.endswith("_column") and f.name != "source_column") or f.name.startswith("dominance_")
+    ]
+    return tuple(sorted(names, key=lambda n: n != "units_column"))
 
 
 class _Reader:
@@ -267,7 +281,7 @@ class _Reader:
         built = Built(
             plan.sql,
             plan.outputs,
-            companions_of(plan.outputs),
+            companions_of(plan.outputs, plan.sql),
             plan.tables,
             plan.columns_used,
             ((tree, mapping),),

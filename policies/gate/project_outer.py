@@ -96,6 +96,8 @@ class OuterQuery:
                 value = getattr(output, field)
                 if isinstance(value, str) and value in source.companions and value not in companions:
                     companions.append(value)
+        named = {getattr(o, f) for o in source.outputs for f in _companion_fields()}
+        companions += [name for name in source.companions if name not in named and name not in companions]
         selected = [
             exp.column(source.outputs[index].name, "__q", quoted=True).as_(name, quoted=True)
             for name, index in items

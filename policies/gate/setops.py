@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from policies.gate.lineage import Built, Env, _Reader
 
 _ALLOWED = frozenset({"this", "expression", "distinct", "order", "limit", "with_"})
+_UNIT_SET = "__unitset:"  # policies.gate.companions.UNIT_SET
 _HINT = "Combine aggregate queries with UNION ALL (or UNION), with the same output kinds in the same order."
 _COMPARE_HINT = (
     "Combine aggregate queries with UNION ALL; INTERSECT and EXCEPT compare rows before the privacy "
@@ -109,14 +110,17 @@ def combine(
     shared = [
         [name for name in built.companions if name not in _referenced(built)] for built in (left, right)
     ]
-    if set(shared[0]) != set(shared[1]):
+    # Row-level unit sets (`"__unitset:<table>"`, the differencing guard's) align by name: a branch
+    # over other tables has no unit of that table behind its rows, so it supplies NULL (no units).
+    unit_sets = [name for name in dict.fromkeys([*shared[0], *shared[1]]) if name.startswith(_UNIT_SET)]
+    if {n for n in shared[0] if n not in unit_sets} != {n for n in shared[1] if n not in unit_sets}:
         reasons.append(reader.refuse("UNION of queries with different companions", node.expression, _HINT))
     if reasons:
         return None, reasons
-    for name in shared[0]:
+    for name in [*(n for n in shared[0] if n not in unit_sets), *unit_sets]:
         union_companions.append(name)
-        for columns in per_branch:
-            columns.append(name)
+        for columns, own in zip(per_branch, shared, strict=True):
+            columns.append(name if name in own or name not in unit_sets else "")
     wrapped = []
     for number, (built, columns) in enumerate(zip((left, right), per_branch, strict=True)):
         selected = [
@@ -124,7 +128,11 @@ def combine(
             for output, union in zip(built.outputs, outputs, strict=True)
         ]
         selected += [
-            exp.column(column, "__b", quoted=True).as_(name, quoted=True)
+            (
+                exp.column(column, "__b", quoted=True)
+                if column
+                else exp.cast(exp.Null(), exp.DataType.build("BIGINT[]", dialect="duckdb"))
+            ).as_(name, quoted=True)
             for column, name in zip(columns, union_companions, strict=True)
         ]
         wrapped.append(exp.select(*selected).from_(_inner(number, "__b")))

@@ -35,7 +35,9 @@ FINISHED = ("pending_review", "released", "rejected", "failed", "cancelled", "ga
 # Codes no HTTP request can provoke on a healthy server: they are job reason codes (the workspace
 # reports them) or need a crashed worker, an exhausted memory limit or an unhandled exception.
 EXEMPT = WORKSPACE_CODES | {
-    ErrorCode.budget_exceeded,  # dp jobs (issue 5) are not submittable yet; tests/sandbox/test_ledger.py
+    ErrorCode.output_pii,  # a job's reason code: tests/e2e/test_disclosure_control.py
+    ErrorCode.dp_failed,  # a dp job's reason codes: tests/e2e/test_dp_e2e.py
+    ErrorCode.dp_repeat_pending,
     ErrorCode.internal,
 }
 
@@ -303,8 +305,9 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
 
     w.expect(C.mode_not_allowed, submit("SELECT COUNT(*) FROM residents", mode="dp"))
     both = approved(modes=["sdc", "dp"])
-    # the scenario grants dp, the policy bundle allows only sdc for general data
-    w.expect(C.mode_not_allowed, submit("SELECT COUNT(*) FROM residents", both, mode="dp"))
+    # the scenario grants dp (the bundle allows it for general data) but no budget: refused with what is left
+    w.expect(C.budget_exceeded, submit("SELECT COUNT(*) FROM residents", both, mode="dp"))
+    w.expect(C.epsilon_too_large, submit("SELECT COUNT(*) FROM residents", both, mode="dp", epsilon=50.0))
     err = w.expect(C.gate_rejected, submit(f"SELECT name FROM residents WHERE name = '{SECRET}'"))
     assert err["detail"]["reasons"] and err["detail"]["job_id"]
     w.expect(C.not_found, submit("SELECT COUNT(*) FROM residents", "sc_nope"))

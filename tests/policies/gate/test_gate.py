@@ -174,7 +174,7 @@ def _assert_layered_units(
         core_sql = tree.sql(dialect="duckdb")
         core_plan = check(core_sql, ctx).plan
         assert core_plan is not None, core_sql
-        result = connection.execute(core_plan.sql)
+        result = connection.execute(without_dominance(core_plan.sql))
         core_names = [column[0] for column in result.description]
         core_rows = result.fetchall()
         grants = _grants(ctx, core_sql)
@@ -230,6 +230,8 @@ def _assert_units_match_brute_force(
     width = len(plan.outputs)
     counted = []
     for name in names[width + 1 :]:
+        if not re.fullmatch(r"__units_[0-9]+", name):
+            continue  # dominance and unit-set companions: tests/policies/gate/test_companions.py
         argument = items[int(name.rsplit("_", 1)[1])].this.copy()
         if isinstance(argument, exp.Case):
             argument.set("default", None)
