@@ -1,7 +1,9 @@
 """Pass 9: ORDER BY names outputs or grouped columns; LIMIT is a plain non-negative whole number.
 
-Ordering by anything else (an aggregate expression, an ungrouped column, an ordinal) could rank rows
-by values that are not released; OFFSET and LIMIT expressions would let a query page through rows.
+Ordering by anything else (an aggregate expression or output, an ungrouped column, an ordinal) could
+rank rows by values that are not released: ordering and LIMIT happen before the privacy layer withholds
+small cells, so a withheld row would keep the place its exact value gave it. OFFSET and LIMIT
+expressions would let a query page through rows.
 A derived group key is ordered by its output name (`SELECT year(d) AS y ... ORDER BY y`).
 """
 
@@ -13,12 +15,15 @@ from sqlglot import exp
 
 from policies.gate import keys
 from policies.gate.columns import names_output
-from policies.gate.nodes import disallowed, is_column
+from policies.gate.nodes import disallowed, has_aggregate, is_column
 from policies.gate.reasons import Reason, ReasonCode, reason
 from policies.gate.scope import Scope, resolve
 
 _WHOLE = re.compile(r"[0-9]+")
 _ORDER_HINT = "Order by an output name or a grouped column, e.g. ORDER BY district DESC."
+# Rows are ordered (and cut by LIMIT) before the privacy layer withholds small cells, so an order by an
+# aggregate's exact value would place a withheld row among the released ones by its value.
+AGGREGATE_ORDER_HINT = "Order by group keys; sort the released file by its aggregates afterwards."
 _LIMIT_HINT = "Write LIMIT followed by a non-negative whole number, e.g. LIMIT 10."
 
 
@@ -47,6 +52,9 @@ def _key(ordered: exp.Expr, scope: Scope, grouped: frozenset[str]) -> Reason | N
     key = ordered.this
     if is_column(key):
         if names_output(key, scope):
+            item = scope.outputs.get(key.name.lower())
+            if item is not None and has_aggregate(item):
+                return _refuse("ORDER BY an aggregate output", key, scope, AGGREGATE_ORDER_HINT)
             return None
         if resolve(key, scope)[0] is None or keys.canonical(key, scope) in grouped:
             return None  # unusable columns were reported by the columns pass

@@ -29,12 +29,14 @@ from policies.gate.lineage import (
     render,
 )
 from policies.gate.nodes import disallowed, has_aggregate
+from policies.gate.order import AGGREGATE_ORDER_HINT
 from policies.gate.order import _limit as limit_reason
 from policies.gate.reasons import Reason, ReasonCode, describe, reason
 from policies.gate.scope import string_alias
 
 if TYPE_CHECKING:
     from policies.gate.lineage import _Reader
+    from policies.gate.plan import OutputColumn
 
 
 class OuterQuery:
@@ -104,7 +106,7 @@ class OuterQuery:
         ]
         selected += [exp.column(name, "__q", quoted=True).as_(name, quoted=True) for name in companions]
         query = exp.select(*selected).from_(_inner(0, "__q"))
-        order = self._order(select, items, qualifiers, names, reasons)
+        order = self._order(select, items, qualifiers, names, reasons, source.outputs)
         if reasons:
             return None, reasons
         if order:
@@ -198,6 +200,7 @@ class OuterQuery:
         qualifiers: frozenset[str],
         names: list[str],
         reasons: list[Reason],
+        source_outputs: tuple[OutputColumn, ...] = (),
     ) -> list[exp.Ordered]:
         outputs = [name for name, _ in items]
         clause = select.args.get("order")
@@ -218,5 +221,10 @@ class OuterQuery:
                     reasons.append(self.refuse("ORDER BY expression", node, hint))
                     continue
                 copy.set("this", exp.column(chosen[0], quoted=True))
+            name = copy.this.name.lower()
+            index = next((i for n, i in items if n.lower() == name), None)
+            if index is not None and index < len(source_outputs) and source_outputs[index].kind != "group":
+                reasons.append(self.refuse("ORDER BY an aggregate output", node, AGGREGATE_ORDER_HINT))
+                continue
             ordered.append(copy)
         return ordered

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from policies.gate.order import AGGREGATE_ORDER_HINT
 from policies.gate.order import _limit as limit_reason
 from policies.gate.reasons import Reason, describe
 
@@ -154,8 +155,12 @@ def combine(
                 hint = "Order a UNION by its output names."
                 reasons.append(reader.refuse("ORDER BY expression", column, hint))
                 continue
+            position = lowered.index(column.name.lower())
+            if outputs[position].kind != "group":
+                reasons.append(reader.refuse("ORDER BY an aggregate output", column, AGGREGATE_ORDER_HINT))
+                continue
             copy = key.copy()
-            copy.set("this", exp.column(names[lowered.index(column.name.lower())], quoted=True))
+            copy.set("this", exp.column(names[position], quoted=True))
             keys.append(copy)
         if reasons:
             return None, reasons

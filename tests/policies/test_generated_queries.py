@@ -375,9 +375,12 @@ def queries(draw: st.DrawFn, refusable: bool, plain: bool = False) -> Query:
     outputs = tuple(names[len(keys) :])
     if plain:
         return Query(table, tuple(items), where, keys, sql, outputs)
-    names = [name for name in names if "(" not in name]  # default names (count, ...) are not orderable
+    # Only group keys are orderable (ordering by an aggregate would rank withheld cells among released
+    # ones); default names (count, ...) are not orderable at all. Refusable queries try the rest too.
+    aggregates = [name for name in names[len(keys) :] if "(" not in name]
+    names = [name for name in names[: len(keys)] if "(" not in name]
     if refusable:
-        names += ["count", "income", "1", "COUNT(*)", "name", "score"]
+        names += [*aggregates, "count", "income", "1", "COUNT(*)", "name", "score"]
     order = draw(st.lists(st.sampled_from(names), max_size=2, unique=True)) if names else []
     if order:
         sql += " ORDER BY " + ", ".join(f"{n} {draw(st.sampled_from(['ASC', 'DESC']))}" for n in order)

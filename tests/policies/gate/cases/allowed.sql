@@ -192,20 +192,6 @@ GROUP BY
 ORDER BY
   "district";
 
--- title: order by aggregate alias with limit
-SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY n DESC, district LIMIT 3;
-SELECT
-  "residents"."district" AS "district",
-  COUNT(*) AS "n",
-  COUNT(*) AS "__units"
-FROM "residents"
-GROUP BY
-  "residents"."district"
-ORDER BY
-  "n" DESC,
-  "district"
-LIMIT 3;
-
 -- title: order by grouped column that is not an output
 -- rows_per_unit: many
 SELECT COUNT(*) AS n, AVG(income) AS mean FROM residents GROUP BY district, sex ORDER BY district DESC NULLS FIRST, sex;
@@ -789,20 +775,6 @@ GROUP BY
 ORDER BY
   "area";
 
--- title: order by a derived key descending with limit
-SELECT date_trunc('month', visit_date) AS month, COUNT(*) AS n FROM residents GROUP BY month ORDER BY n DESC, month LIMIT 4;
-SELECT
-  DATE_TRUNC('MONTH', "residents"."visit_date") AS "month",
-  COUNT(*) AS "n",
-  COUNT(*) AS "__units"
-FROM "residents"
-GROUP BY
-  DATE_TRUNC('MONTH', "residents"."visit_date")
-ORDER BY
-  "n" DESC,
-  "month"
-LIMIT 4;
-
 -- title: derived key over a qualified column matches the unqualified one
 SELECT lower(r.district) AS d, COUNT(*) AS n FROM residents AS r GROUP BY lower(district) ORDER BY d;
 SELECT
@@ -1250,21 +1222,6 @@ GROUP BY
   YEAR("residents"."visit_date")
 ORDER BY
   "y";
-
--- title: order by a stddev alias
-SELECT district, STDDEV(income) AS sd FROM residents GROUP BY district ORDER BY sd DESC NULLS LAST, district LIMIT 3;
-SELECT
-  "residents"."district" AS "district",
-  STDDEV_SAMP("residents"."income") AS "sd",
-  COUNT(*) AS "__units",
-  COUNT("residents"."income") AS "__units_1"
-FROM "residents"
-GROUP BY
-  "residents"."district"
-ORDER BY
-  "sd" DESC,
-  "district"
-LIMIT 3;
 
 -- title: chinese stddev and count
 SELECT 区, STDDEV(收入) AS 标准差, COUNT(收入) AS 有收入 FROM 居民 GROUP BY 区 ORDER BY 区;
@@ -1791,22 +1748,6 @@ GROUP BY
 ORDER BY
   "visits"."clinic";
 
--- title: join with order by an aggregate output and limit
-SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY n DESC, v.clinic LIMIT 2;
-SELECT
-  "visits"."clinic" AS "clinic",
-  COUNT(*) AS "n",
-  LEAST(COUNT(DISTINCT "residents"."__unit"), COUNT(DISTINCT "visits"."__unit")) AS "__units"
-FROM "residents"
-JOIN "visits"
-  ON "residents"."resident_id" = "visits"."resident_id"
-GROUP BY
-  "visits"."clinic"
-ORDER BY
-  "n" DESC,
-  "visits"."clinic"
-LIMIT 2;
-
 -- title: join with the second table first in from
 SELECT r.sex, COUNT(*) AS n FROM visits JOIN residents r ON visits.resident_id = r.resident_id GROUP BY r.sex ORDER BY r.sex;
 SELECT
@@ -2164,22 +2105,6 @@ GROUP BY
 ORDER BY
   "district";
 
--- title: cte with order by and limit outside
-WITH t AS (SELECT household AS h FROM residents WHERE household IS NOT NULL) SELECT h, COUNT(*) AS n FROM t GROUP BY h ORDER BY n DESC, h LIMIT 3;
-SELECT
-  "residents"."household" AS "h",
-  COUNT(*) AS "n",
-  COUNT(*) AS "__units"
-FROM "residents"
-WHERE
-  NOT "residents"."household" IS NULL
-GROUP BY
-  "residents"."household"
-ORDER BY
-  "n" DESC,
-  "h"
-LIMIT 3;
-
 -- title: cte output names kept as written
 WITH t AS (SELECT district AS "Area", sex FROM residents) SELECT "Area", sex AS "Sex", COUNT(*) AS "N" FROM t GROUP BY "Area", sex ORDER BY "Area", "Sex";
 SELECT
@@ -2438,25 +2363,6 @@ FROM (
 ) AS "__q"
 ORDER BY
   "d";
-
--- title: derived table projects some of its outputs
-SELECT q.n FROM (SELECT district, COUNT(*) AS n, SUM(spend) AS s FROM residents GROUP BY district) AS q ORDER BY n;
-SELECT
-  "__q"."n" AS "n",
-  "__q"."__units" AS "__units"
-FROM (
-  SELECT
-    "residents"."district" AS "district",
-    COUNT(*) AS "n",
-    SUM("residents"."spend") AS "s",
-    COUNT(*) AS "__units",
-    COUNT("residents"."spend") AS "__units_2"
-  FROM "residents"
-  GROUP BY
-    "residents"."district"
-) AS "__q"
-ORDER BY
-  "n";
 
 -- title: outer limit over an aggregating cte
 WITH a AS (SELECT sex, COUNT(*) AS n FROM residents GROUP BY sex) SELECT sex, n FROM a ORDER BY sex LIMIT 1;
@@ -3025,23 +2931,3 @@ FROM (
   FROM "residents"
 ) AS "__b";
 
--- title: outer order by a source name it selects under another name
-SELECT d AS k, s AS total FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY t.s DESC, k;
-SELECT
-  "__q"."d" AS "k",
-  "__q"."s" AS "total",
-  "__q"."__units" AS "__units",
-  "__q"."__units_1" AS "__units_1"
-FROM (
-  SELECT
-    "residents"."district" AS "d",
-    SUM("residents"."income") AS "s",
-    COUNT(*) AS "__units",
-    COUNT("residents"."income") AS "__units_1"
-  FROM "residents"
-  GROUP BY
-    "residents"."district"
-) AS "__q"
-ORDER BY
-  "total" DESC,
-  "k";

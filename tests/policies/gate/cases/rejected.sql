@@ -1577,3 +1577,31 @@ SELECT d FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY di
 -- title: having on a same-named column of the other joined table
 -- expect: construct_not_allowed
 SELECT r.district, COUNT(*) AS n FROM residents AS r JOIN visits AS v ON r.resident_id = v.resident_id GROUP BY r.district HAVING v.district = 'Haidian';
+
+-- title: order by aggregate alias with limit (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY n DESC, district LIMIT 3;
+
+-- title: order by a derived key descending with limit (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT date_trunc('month', visit_date) AS month, COUNT(*) AS n FROM residents GROUP BY month ORDER BY n DESC, month LIMIT 4;
+
+-- title: order by a stddev alias (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT district, STDDEV(income) AS sd FROM residents GROUP BY district ORDER BY sd DESC NULLS LAST, district LIMIT 3;
+
+-- title: join with order by an aggregate output and limit (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT v.clinic, COUNT(*) AS n FROM residents r JOIN visits v ON r.resident_id = v.resident_id GROUP BY v.clinic ORDER BY n DESC, v.clinic LIMIT 2;
+
+-- title: cte with order by and limit outside (order by an aggregate output)
+-- expect: construct_not_allowed
+WITH t AS (SELECT household AS h FROM residents WHERE household IS NOT NULL) SELECT h, COUNT(*) AS n FROM t GROUP BY h ORDER BY n DESC, h LIMIT 3;
+
+-- title: derived table projects some of its outputs (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT q.n FROM (SELECT district, COUNT(*) AS n, SUM(spend) AS s FROM residents GROUP BY district) AS q ORDER BY n;
+
+-- title: outer order by a source name it selects under another name (order by an aggregate output)
+-- expect: construct_not_allowed
+SELECT d AS k, s AS total FROM (SELECT district AS d, SUM(income) AS s FROM residents GROUP BY district) AS t ORDER BY t.s DESC, k;
