@@ -37,8 +37,9 @@ from sandbox.catalog.models import DpRelease, Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest
+from sandbox.workspace import ViewSpec, WorkspaceRequest
 from sandbox.workspace import run as run_workspace
+from sandbox.workspace.runner import limits_of
 
 _LIVE = (JobState.queued, JobState.running, JobState.checking)
 
@@ -99,12 +100,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
             _finish(rt, job_id, JobState.pending_review, None, report, event="dp.repeat_served")
         return
     budget: ledger.Budget = outcome[1]
-    limits = Limits(
-        memory_mb=rt.settings.workspace_memory_mb,
-        threads=rt.settings.workspace_threads,
-        timeout_s=rt.settings.workspace_timeout_s,
-        max_rows=rt.settings.workspace_max_rows,
-    )
+    limits = limits_of(rt.settings)
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,

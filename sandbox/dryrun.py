@@ -33,8 +33,9 @@ from sandbox.jobs import granted_tables
 from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, desensitize
+from sandbox.workspace import ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
+from sandbox.workspace.runner import limits_of
 
 SYNTHETIC_ROWS = 2000
 
@@ -99,12 +100,7 @@ def dry_run(rt: Runtime, actor: User, body: JobIn) -> dict[str, Any]:
     if not decision.allowed or plan is None:
         raise SandboxError(ErrorCode.gate_rejected, detail={"reasons": reasons, "synthetic": True})
     try:
-        limits = Limits(
-            memory_mb=rt.settings.workspace_memory_mb,
-            threads=rt.settings.workspace_threads,
-            timeout_s=rt.settings.workspace_timeout_s,
-            max_rows=rt.settings.workspace_max_rows,
-        )
+        limits = limits_of(rt.settings)
         result = run_workspace(
             WorkspaceRequest(
                 job_id=work_dir.name, views=views, sql=plan.sql, work_dir=work_dir, limits=limits

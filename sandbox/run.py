@@ -30,8 +30,9 @@ from sandbox.errors import ErrorCode, SandboxError
 from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, desensitize
+from sandbox.workspace import ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
+from sandbox.workspace.runner import limits_of
 
 log = logging.getLogger(__name__)
 WORKER_LOST = "worker_lost"  # reason_code of a job whose worker died mid-run
@@ -141,12 +142,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
         versions = {t.dataset.id: t.version.version for t in used}
         scenario_id = sc.id
         unit_columns = [(t.dataset.id, f"{UNIT_SET_PREFIX}{t.grant.name}") for t in used]
-    limits = Limits(
-        memory_mb=rt.settings.workspace_memory_mb,
-        threads=rt.settings.workspace_threads,
-        timeout_s=rt.settings.workspace_timeout_s,
-        max_rows=rt.settings.workspace_max_rows,
-    )
+    limits = limits_of(rt.settings)
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,

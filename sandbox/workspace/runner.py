@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -28,6 +29,9 @@ import pyarrow as pa
 from sandbox.errors import ErrorCode
 from sandbox.workspace import sanitize, views
 from sandbox.workspace.views import ViewSpec, quote_str
+
+if TYPE_CHECKING:
+    from sandbox.settings import Settings
 
 RESULT_NAME = "result.arrow"
 
@@ -39,6 +43,16 @@ class Limits:
     timeout_s: float = 300.0
     temp_mb: int = 8192  # spill space under work_dir/tmp (DuckDB max_temp_directory_size)
     max_rows: int = 100_000  # a larger result fails the job with result_too_large
+
+
+def limits_of(settings: Settings) -> Limits:
+    """The limits every workspace of this installation runs under, from its settings."""
+    return Limits(
+        memory_mb=settings.workspace_memory_mb,
+        threads=settings.workspace_threads,
+        timeout_s=settings.workspace_timeout_s,
+        max_rows=settings.workspace_max_rows,
+    )
 
 
 @dataclass(frozen=True)
