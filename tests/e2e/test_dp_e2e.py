@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow.csv as pacsv
-from conftest import Stack
 from sqlalchemy import func, select
+from support import Stack
 
 from sandbox.catalog import Catalog
 from sandbox.catalog.models import PrivacySpend
