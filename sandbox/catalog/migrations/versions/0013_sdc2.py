@@ -1,0 +1,24 @@
+"""suppression markers (issue 6)
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-01
+
+A placeholder in the fixed chain 0011..0014 (one revision per workstream, so parallel work never forks
+the history); it does nothing until its workstream fills it in.
+"""
+
+from __future__ import annotations
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
