@@ -32,12 +32,12 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 
 from policies.privacy import dp
-from sandbox import audit, dp_budget, ledger, vault_keys
+from sandbox import audit, dp_budget, ledger
 from sandbox.catalog.models import DpRelease, Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
-from sandbox.jobs import TRANSITIONS, JobState, advance, granted_tables, plan_from_dict
+from sandbox.jobs import TRANSITIONS, JobState, advance, granted_tables, plan_from_dict, view_specs
 from sandbox.runtime import Runtime
-from sandbox.workspace import ViewSpec, WorkspaceRequest
+from sandbox.workspace import WorkspaceRequest
 from sandbox.workspace import run as run_workspace
 from sandbox.workspace.runner import limits_of
 
@@ -58,16 +58,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
         plan = plan_from_dict(plan_d)
         tables = granted_tables(s, sc, plan_d.get("dataset_versions"))
         used = [tables[name.lower()] for name in plan.tables]
-        views = tuple(
-            ViewSpec(
-                name=t.dataset.name,
-                parquet_path=rt.vault.path_of(t.version.path),
-                columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
-                join_key_secret=bytes.fromhex(sc.join_key_secret),
-                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
-            )
-            for t in used
-        )
+        views = view_specs(rt, s, sc, used)
         versions = {t.dataset.id: t.version.version for t in used}
         ids = sorted(versions)
         scenario_id = sc.id

@@ -21,7 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from policies import gate
 from policies.gate.plan import ColumnGrant, GateContext, OutputColumn, OutputKind, Plan, TableGrant
 from policies.levels import Classification, ColumnLevel
-from sandbox import audit, dp_budget
+from sandbox import audit, dp_budget, vault_keys
 from sandbox.api.schemas import AppealIn, ArtifactOut, JobIn, JobOut, Page
 from sandbox.auth import Role, has_role, new_id, require
 from sandbox.catalog import paginate
@@ -29,6 +29,7 @@ from sandbox.catalog.models import Column, Dataset, DatasetVersion, Job, Release
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware, visible
+from sandbox.workspace import ViewSpec, desensitize
 from sandbox.workspace.desensitize import granted_type
 
 log = logging.getLogger(__name__)
@@ -185,6 +186,22 @@ def granted_tables(
         )
         out[ds.name.lower()] = GrantedTable(ds, ver, grant)
     return out
+
+
+def view_specs(rt: Runtime, s: Session, sc: Scenario, used: list[GrantedTable]) -> tuple[ViewSpec, ...]:
+    """The workspace views of the tables a plan reads: granted columns only, the scenario's join-key
+    secret, each version's data key, and the grant's desensitization (the same for every mode)."""
+    return tuple(
+        ViewSpec(
+            name=t.dataset.name,
+            parquet_path=rt.vault.path_of(t.version.path),
+            columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
+            join_key_secret=bytes.fromhex(sc.join_key_secret),
+            key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
+            desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
+        )
+        for t in used
+    )
 
 
 def job_out(s: Session, job: Job) -> JobOut:

@@ -24,13 +24,21 @@ from policies.gate.plan import OutputKind, Plan
 from policies.levels import Classification
 from policies.privacy import differencing, scan, sdc
 from policies.privacy.differencing import UNIT_SET_PREFIX
-from sandbox import dp_run, unitsets, vault_keys
+from sandbox import dp_run, unitsets
 from sandbox.catalog.models import Job, Scenario
 from sandbox.errors import ErrorCode, SandboxError
-from sandbox.jobs import TRANSITIONS, GrantedTable, JobState, advance, granted_tables, plan_from_dict
+from sandbox.jobs import (
+    TRANSITIONS,
+    GrantedTable,
+    JobState,
+    advance,
+    granted_tables,
+    plan_from_dict,
+    view_specs,
+)
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
-from sandbox.workspace import ViewSpec, WorkspaceRequest, desensitize
+from sandbox.workspace import WorkspaceRequest
 from sandbox.workspace import run as run_workspace
 from sandbox.workspace.runner import limits_of
 
@@ -126,17 +134,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
         plan = plan_from_dict(job.plan)
         tables = granted_tables(s, sc, job.plan.get("dataset_versions"))
         used = [tables[name.lower()] for name in plan.tables]
-        views = tuple(
-            ViewSpec(
-                name=t.dataset.name,
-                parquet_path=rt.vault.path_of(t.version.path),
-                columns=tuple((c.name, c.level) for c in t.grant.columns.values()),
-                join_key_secret=bytes.fromhex(sc.join_key_secret),
-                key=vault_keys.keys_of(s, rt, t.dataset.id, t.version.version).get("data.parquet"),
-                desensitize=desensitize.parse((sc.desensitize or {}).get(t.dataset.id)),
-            )
-            for t in used
-        )
+        views = view_specs(rt, s, sc, used)
         level = rt.bundle.strictest([Classification(t.dataset.classification) for t in used])
         public_keys = public_keys_by_output(plan, used)
         versions = {t.dataset.id: t.version.version for t in used}
