@@ -1,0 +1,298 @@
+"""The `docker` backend: each job in its own container, through the Docker SDK for Python.
+
+The container has no network (`none`: loopback only), a read-only root of the empty image that
+`image.py` makes, every capability dropped, `no-new-privileges`, memory and PID limits, a small
+tmpfs on /tmp, an unprivileged user, docker's init as PID 1 and no log (`none`: a traceback
+would quote values). It sees read-only binds of exactly the granted vault files (`/data/0.parquet`,
+...), the interpreter and code (`image.mounts()`), and a fresh private directory of the job as
+`/work`, the only writable place: the request goes in as a pickle the container deletes on
+reading, the strict JSON status and `result.arrow` come out. Inside, `main` runs the same steps as
+every backend (`runner.execute`, under the `process` backend's rlimits).
+
+The host kills the container at the deadline (`query_timeout`) or as soon as `should_stop()` is
+true (`job_stopped`), removes it, moves the result into the job's directory and deletes the rest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import pickle
+import shutil
+import stat
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import docker
+import docker.errors
+import requests
+from docker.types import LogConfig, Mount
+
+from sandbox.errors import ErrorCode
+from sandbox.workspace import image, process
+from sandbox.workspace.runner import RESULT_NAME, WorkspaceRequest, _failed, _Status, execute
+
+if TYPE_CHECKING:
+    from sandbox.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DATA_DIR = "/data"
+WORK_DIR = "/work"
+PROBE_DIR = "/probe"
+PIDS = 64  # tasks (threads count) in the container: DuckDB's threads and no more
+OVERHEAD_MB = 512  # the interpreter, pyarrow and DuckDB's own allocations beyond its memory_limit
+_START_S = 10.0  # added to the deadline: creating and starting a container, importing DuckDB
+_STOP_SLICE_S = 0.1
+_REQUEST, _STATUS, _REPLY = "request.pickle", "status.json", "probe.json"
+_MAX_STATUS = 4096
+_SIGNAL_BASE = 128  # docker's init reports "the workspace died of signal N" as exit status 128 + N
+
+
+@dataclasses.dataclass(frozen=True)
+class DockerConfig:
+    url: str = "unix:///var/run/docker.sock"
+    repository: str = image.REPOSITORY  # the image's name; its tag is a hash of what goes in
+
+
+_DEFAULT = DockerConfig()
+
+
+def config_of(settings: Settings | None) -> DockerConfig:
+    if settings is None:
+        return _DEFAULT
+    return DockerConfig(url=settings.docker_url, repository=settings.docker_image)
+
+
+_clients: dict[str, docker.DockerClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(url: str) -> docker.DockerClient:
+    """One client per engine URL, made on first use (it asks the engine its API version)."""
+    with _clients_lock:
+        if url not in _clients:
+            _clients[url] = docker.DockerClient(base_url=url, version="auto", timeout=60)
+        return _clients[url]
+
+
+def run(
+    request: WorkspaceRequest,
+    should_stop: Callable[[], bool] | None = None,
+    config: DockerConfig | None = None,
+) -> _Status:
+    """Run a request in a new container; the result lands in `request.work_dir` as for every backend."""
+    box = Path(tempfile.mkdtemp(prefix="container-", dir=request.work_dir))
+    try:
+        status = _run_in(box, request, should_stop, config or _DEFAULT)
+        result = box / RESULT_NAME
+        if status.ok:
+            if not _is_plain_file(result):
+                return _failed(ErrorCode.workspace_crashed)
+            os.replace(result, request.work_dir / RESULT_NAME)
+        return status
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def probe(
+    request: WorkspaceRequest,
+    check: Callable[[WorkspaceRequest], Any],
+    timeout_s: float = 60,
+    config: DockerConfig | None = None,
+) -> Any:
+    """Test-only: run `check(inside_request)` in a container set up exactly as for a job; its JSON.
+
+    `check` must be a module-level function (or a partial of one): its module's file is bound
+    read-only at /probe so the container can unpickle it.
+    """
+    box = Path(tempfile.mkdtemp(prefix="container-", dir=request.work_dir))
+    try:
+        limits = dataclasses.replace(request.limits, timeout_s=timeout_s)
+        status = _run_in(box, dataclasses.replace(request, limits=limits), None, config or _DEFAULT, check)
+        reply = _read(box / _REPLY, 1 << 20)
+        if reply is None:
+            raise RuntimeError(f"probe did not answer ({status.error})")
+        return json.loads(reply)
+    finally:
+        shutil.rmtree(box, ignore_errors=True)
+
+
+def _run_in(
+    box: Path,
+    request: WorkspaceRequest,
+    should_stop: Callable[[], bool] | None,
+    config: DockerConfig,
+    check: Callable[[WorkspaceRequest], Any] | None = None,
+) -> _Status:
+    uid, gid = (image.UID, image.UID) if os.geteuid() == 0 else (os.geteuid(), os.getegid())
+    views = tuple(
+        dataclasses.replace(view, parquet_path=Path(f"{DATA_DIR}/{i}.parquet"))
+        for i, view in enumerate(request.views)
+    )
+    inside = dataclasses.replace(request, views=views, work_dir=Path(WORK_DIR))
+    payload = box / _REQUEST
+    fd = os.open(payload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        pickle.dump((inside, check), f)
+    if os.geteuid() == 0:
+        os.chown(box, uid, gid)
+        os.chown(payload, uid, gid)
+    mounts = image.mounts()
+    mounts += [
+        Mount(f"{DATA_DIR}/{i}.parquet", str(Path(v.parquet_path).resolve()), type="bind", read_only=True)
+        for i, v in enumerate(request.views)
+    ]
+    mounts.append(Mount(WORK_DIR, str(box.resolve()), type="bind"))
+    python_path = image.python_path()
+    if check is not None:
+        module = Path(str(sys.modules[_module_of(check)].__file__)).resolve()
+        mounts.append(Mount(f"{PROBE_DIR}/{module.name}", str(module), type="bind", read_only=True))
+        python_path = f"{PROBE_DIR}:{python_path}"
+    limits = request.limits
+    memory = f"{limits.memory_mb + OVERHEAD_MB}m"
+    try:
+        engine = client(config.url)
+        container = engine.containers.create(
+            image.ensure(engine, config.repository),
+            command=[image.interpreter(), "-S", "-s", "-m", __name__],
+            user=f"{uid}:{gid}",
+            environment={
+                "PYTHONPATH": python_path,
+                "PYTHONDONTWRITEBYTECODE": "1",
+                "TMPDIR": f"{WORK_DIR}/tmp",
+                "HOME": "/tmp",
+            },
+            working_dir="/",
+            hostname="workspace",
+            network_mode="none",
+            read_only=True,
+            tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=16m"},
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+            mem_limit=memory,
+            memswap_limit=memory,  # no swap: over the limit is the kernel's OOM kill
+            pids_limit=PIDS,
+            ipc_mode="private",
+            init=True,
+            log_config=LogConfig(type=LogConfig.types.NONE),
+            mounts=mounts,
+            labels={"sandbox.job": request.job_id},
+        )
+    except (docker.errors.DockerException, requests.RequestException):
+        log.warning("workspace backend docker: the engine at %s could not make a container", config.url)
+        return _failed(ErrorCode.workspace_crashed)
+    try:
+        return _watch(container, box, limits.timeout_s + process._GRACE_S + _START_S, should_stop)
+    except (docker.errors.DockerException, requests.RequestException):
+        return _failed(ErrorCode.workspace_crashed)
+    finally:
+        with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+            container.remove(force=True)
+
+
+def _watch(container: Any, box: Path, budget_s: float, should_stop: Callable[[], bool] | None) -> _Status:
+    """Start the container and wait for it to end, killing it on overrun or when asked to stop."""
+    ended = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def wait() -> None:
+        try:
+            outcome.update(container.wait())
+        except (docker.errors.DockerException, requests.RequestException):
+            pass
+        finally:
+            ended.set()
+
+    deadline = time.monotonic() + budget_s
+    container.start()
+    threading.Thread(target=wait, name="workspace-container", daemon=True).start()
+    while not ended.wait(min(max(0.0, deadline - time.monotonic()), _STOP_SLICE_S)):
+        killed = None
+        if time.monotonic() >= deadline:
+            killed = ErrorCode.query_timeout
+        elif should_stop is not None and should_stop():
+            killed = ErrorCode.job_stopped
+        if killed is not None:
+            with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
+                container.kill()
+            ended.wait(process._JOIN_S)
+            return _failed(killed)
+    reported = _read(box / _STATUS)
+    if reported is not None:
+        try:
+            return _Status.decode(reported)
+        except (ValueError, KeyError, TypeError):
+            return _failed(ErrorCode.workspace_crashed)
+    container.reload()
+    if container.attrs["State"].get("OOMKilled"):
+        return _failed(ErrorCode.query_out_of_memory)
+    code = int(outcome.get("StatusCode", 1))
+    return _failed(process._exit_code(_SIGNAL_BASE - code if code > _SIGNAL_BASE else code))
+
+
+def _module_of(check: Callable[..., Any]) -> str:
+    return str(getattr(check, "func", check).__module__)
+
+
+def _is_plain_file(path: Path) -> bool:
+    """A regular file, not a link the container made to somewhere on the host."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def _read(path: Path, limit: int = _MAX_STATUS) -> bytes | None:
+    """A small report the container wrote (None if missing or too long); never follows a link."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    return data if 0 < len(data) <= limit else None
+
+
+def main() -> None:
+    """Inside the container: read the request, run it, write the status, exit without teardown."""
+    work = Path(WORK_DIR)
+    status = _failed(ErrorCode.workspace_crashed)
+    reply: bytes | None = None
+    try:
+        process._quiet(keep=2)  # stdio to /dev/null, umask 077, no core dumps
+        payload = work / _REQUEST
+        inside, check = pickle.loads(payload.read_bytes())
+        payload.unlink()
+        if not isinstance(inside, WorkspaceRequest):
+            raise TypeError("a workspace takes one WorkspaceRequest")
+        process._limit(inside.limits)
+        if check is not None:
+            reply = json.dumps(check(inside)).encode()
+        else:
+            status = execute(inside, close=False)
+    except BaseException:
+        status = _failed(ErrorCode.workspace_crashed)
+    finally:
+        try:
+            name, data = (_REPLY, reply) if reply is not None else (_STATUS, status.encode())
+            fd = os.open(work / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+        finally:
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["DATA_DIR", "WORK_DIR", "DockerConfig", "config_of", "probe", "run"]
