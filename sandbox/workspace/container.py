@@ -84,6 +84,14 @@ def client(url: str) -> docker.DockerClient:
         return _clients[url]
 
 
+def usable(config: DockerConfig = _DEFAULT) -> bool:
+    """Whether the engine answers (for readiness); a job on an engine that does not fails as crashed."""
+    try:
+        return bool(client(config.url).ping())
+    except (docker.errors.DockerException, requests.RequestException):
+        return False
+
+
 def run(
     request: WorkspaceRequest,
     should_stop: Callable[[], bool] | None = None,
@@ -101,6 +109,7 @@ def run(
         return status
     finally:
         shutil.rmtree(box, ignore_errors=True)
+        shutil.rmtree(request.work_dir / "tmp", ignore_errors=True)  # as namespace: no spill outlives a job
 
 
 def probe(
