@@ -51,7 +51,7 @@ def engine(url: str) -> Iterator[str]:
         return
     if not url.startswith("unix://"):
         raise EngineUnavailable(f"no Docker engine answers at {url} and only a local socket can be started")
-    dockerd = shutil.which("dockerd")
+    dockerd = shutil.which("dockerd") or shutil.which("dockerd", path="/usr/sbin:/usr/bin")
     if dockerd is None:
         raise EngineUnavailable("dockerd is not installed (`make docker` installs Debian's docker.io)")
     if os.geteuid() != 0:
