@@ -10,37 +10,19 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+from sandbox.workspace.container import answers
 
 START_S = 90.0  # dockerd's first start on a loaded 2-core machine (it also starts containerd)
 
 
 class EngineUnavailable(Exception):
     """Why no engine could be had; the fixture skips with it locally and fails in CI."""
-
-
-def answers(url: str) -> bool:
-    """Whether an engine answers its ping at `url` (a unix socket, or tcp://host:port)."""
-    if url.startswith("unix://"):
-        try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                sock.settimeout(5)
-                sock.connect(url.removeprefix("unix://"))
-                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-                return sock.recv(64).split(b" ")[1:2] == [b"200"]
-        except OSError:
-            return False
-    try:
-        return httpx.get(url.replace("tcp://", "http://", 1) + "/_ping", timeout=5).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ import logging
 import os
 import pickle
 import shutil
+import socket
 import stat
 import sys
 import tempfile
@@ -54,6 +55,7 @@ _START_S = 10.0  # added to the deadline: creating and starting a container, imp
 _STOP_SLICE_S = 0.1
 _REQUEST, _STATUS, _REPLY = "request.pickle", "status.json", "probe.json"
 _MAX_STATUS = 4096
+_PROBE_API = "1.24"  # only used to ask the engine which version it speaks (an unversioned request)
 _SIGNAL_BASE = 128  # docker's init reports "the workspace died of signal N" as exit status 128 + N
 
 
@@ -77,19 +79,39 @@ _clients_lock = threading.Lock()
 
 
 def client(url: str) -> docker.DockerClient:
-    """One client per engine URL, made on first use (it asks the engine its API version)."""
+    """One client per engine URL, made on first use at the API version the engine speaks. (The SDK's
+    own `version="auto"` leaves a socket open when the engine does not answer.)"""
     with _clients_lock:
         if url not in _clients:
-            _clients[url] = docker.DockerClient(base_url=url, version="auto", timeout=60)
+            if url.startswith("unix://") and not answers(url):
+                raise docker.errors.DockerException("the engine does not answer")
+            with contextlib.closing(docker.APIClient(base_url=url, version=_PROBE_API, timeout=10)) as api:
+                version = api.version(api_version=False)["ApiVersion"]
+            _clients[url] = docker.DockerClient(base_url=url, version=version, timeout=60)
         return _clients[url]
+
+
+def answers(url: str) -> bool:
+    """Whether an engine answers its ping at `url`. A local socket is asked directly: the SDK leaves a
+    socket open when it cannot connect to one."""
+    if url.startswith("unix://"):
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(5)
+                sock.connect(url.removeprefix("unix://"))
+                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                return sock.recv(64).split(b" ")[1:2] == [b"200"]
+        except OSError:
+            return False
+    try:
+        return bool(client(url).ping())
+    except (docker.errors.DockerException, requests.RequestException):
+        return False
 
 
 def usable(config: DockerConfig = _DEFAULT) -> bool:
     """Whether the engine answers (for readiness); a job on an engine that does not fails as crashed."""
-    try:
-        return bool(client(config.url).ping())
-    except (docker.errors.DockerException, requests.RequestException):
-        return False
+    return answers(config.url)
 
 
 def run(
@@ -166,46 +188,60 @@ def _run_in(
         module = Path(str(sys.modules[_module_of(check)].__file__)).resolve()
         mounts.append(Mount(f"{PROBE_DIR}/{module.name}", str(module), type="bind", read_only=True))
         python_path = f"{PROBE_DIR}:{python_path}"
-    limits = request.limits
-    memory = f"{limits.memory_mb + OVERHEAD_MB}m"
     try:
-        engine = client(config.url)
-        container = engine.containers.create(
-            image.ensure(engine, config.repository),
-            command=[image.interpreter(), "-S", "-s", "-m", __name__],
-            user=f"{uid}:{gid}",
-            environment={
-                "PYTHONPATH": python_path,
-                "PYTHONDONTWRITEBYTECODE": "1",
-                "TMPDIR": f"{WORK_DIR}/tmp",
-                "HOME": "/tmp",
-            },
-            working_dir="/",
-            hostname="workspace",
-            network_mode="none",
-            read_only=True,
-            tmpfs={"/tmp": "rw,noexec,nosuid,nodev,size=16m"},
-            cap_drop=["ALL"],
-            security_opt=["no-new-privileges"],
-            mem_limit=memory,
-            memswap_limit=memory,  # no swap: over the limit is the kernel's OOM kill
-            pids_limit=PIDS,
-            ipc_mode="private",
-            init=True,
-            log_config=LogConfig(type=LogConfig.types.NONE),
-            mounts=mounts,
-            labels={"sandbox.job": request.job_id},
-        )
+        container = _create(config, _confinement(request, uid, gid, mounts, python_path))
     except (docker.errors.DockerException, requests.RequestException):
         log.warning("workspace backend docker: the engine at %s could not make a container", config.url)
         return _failed(ErrorCode.workspace_crashed)
     try:
-        return _watch(container, box, limits.timeout_s + process._GRACE_S + _START_S, should_stop)
+        budget_s = request.limits.timeout_s + process._GRACE_S + _START_S
+        return _watch(container, box, budget_s, should_stop)
     except (docker.errors.DockerException, requests.RequestException):
         return _failed(ErrorCode.workspace_crashed)
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
             container.remove(force=True)
+
+
+def _confinement(
+    request: WorkspaceRequest, uid: int, gid: int, mounts: list[Mount], python_path: str
+) -> dict[str, Any]:
+    """Everything the container is and may do, as `containers.create` arguments."""
+    memory = f"{request.limits.memory_mb + OVERHEAD_MB}m"
+    return {
+        "command": [image.interpreter(), "-S", "-s", "-m", __name__],
+        "user": f"{uid}:{gid}",
+        "environment": {
+            "PYTHONPATH": python_path,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "TMPDIR": f"{WORK_DIR}/tmp",
+            "HOME": "/tmp",
+        },
+        "working_dir": "/",
+        "hostname": "workspace",
+        "network_mode": "none",
+        "read_only": True,
+        "tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=16m"},
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "mem_limit": memory,
+        "memswap_limit": memory,  # no swap: over the limit is the kernel's OOM kill
+        "pids_limit": PIDS,
+        "ipc_mode": "private",
+        "init": True,  # docker's init as PID 1 reaps and passes signals on; the workspace is its child
+        "log_config": LogConfig(type=LogConfig.types.NONE),  # a traceback could quote a value
+        "mounts": mounts,
+        "labels": {"sandbox.job": request.job_id},
+    }
+
+
+def _create(config: DockerConfig, spec: dict[str, Any]) -> Any:
+    engine = client(config.url)
+    try:
+        return engine.containers.create(image.ensure(engine, config.repository), **spec)
+    except docker.errors.ImageNotFound:  # removed from the engine since it was made: make it again
+        image.forget(engine, config.repository)
+        return engine.containers.create(image.ensure(engine, config.repository), **spec)
 
 
 def _watch(container: Any, box: Path, budget_s: float, should_stop: Callable[[], bool] | None) -> _Status:

@@ -91,6 +91,12 @@ def ensure(client: docker.DockerClient, repository: str = REPOSITORY) -> str:
     return name
 
 
+def forget(client: docker.DockerClient, repository: str = REPOSITORY) -> None:
+    """Someone removed the image from this engine: the next `ensure` makes it again."""
+    with _lock:
+        _made.discard((client.api.base_url, tag(repository)))
+
+
 @functools.cache
 def interpreter() -> str:
     """The real interpreter (a venv's `python` is a link to it); run with -S and PYTHONPATH."""
@@ -127,4 +133,15 @@ def mounts() -> list[Mount]:
     return [Mount(target, source, type="bind", read_only=True) for target, source in _static_mounts()]
 
 
-__all__ = ["CODE_DIR", "REPOSITORY", "UID", "ensure", "interpreter", "mounts", "python_path", "rootfs", "tag"]
+__all__ = [
+    "CODE_DIR",
+    "REPOSITORY",
+    "UID",
+    "ensure",
+    "forget",
+    "interpreter",
+    "mounts",
+    "python_path",
+    "rootfs",
+    "tag",
+]

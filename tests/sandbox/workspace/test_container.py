@@ -1,0 +1,60 @@
+"""The docker backend's own parts: its image, an engine that does not answer, an image removed under it.
+
+What a container can and cannot reach is in test_isolation.py, beside the namespace backend.
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from collections.abc import Callable
+from pathlib import Path
+
+import docker
+
+from sandbox.errors import ErrorCode
+from sandbox.metrics import workspace_check
+from sandbox.settings import Settings
+from sandbox.workspace import WorkspaceRequest, image, run
+
+MakeRequest = Callable[..., WorkspaceRequest]
+GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district"
+NOWHERE = "unix:///nonexistent/docker.sock"
+
+
+def test_the_image_is_a_few_empty_directories_and_one_user_and_its_tag_is_stable() -> None:
+    with tarfile.open(fileobj=io.BytesIO(image.rootfs())) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+        files = {name: tar.extractfile(m).read() for name, m in members.items() if m.isfile()}  # type: ignore[union-attr]
+    assert set(files) == {"etc/passwd", "etc/group"}
+    assert files["etc/passwd"].decode().startswith(f"workspace:x:{image.UID}:{image.UID}:")
+    assert all(m.isdir() or m.issym() for name, m in members.items() if name not in files)
+    assert {"data", "work", "tmp"} <= set(members)
+    assert image.rootfs() == image.rootfs() and image.tag() == image.tag()
+    assert image.tag().startswith(f"{image.REPOSITORY}:") and image.tag("other").startswith("other:")
+
+
+def test_an_engine_that_does_not_answer_fails_the_job_as_crashed_and_readiness_says_why(
+    make_request: MakeRequest, work_dir: Path
+) -> None:
+    settings = Settings(docker_url=NOWHERE)
+    result = run(make_request(GROUPED), "docker", settings=settings)
+    assert (result.ok, result.error) == (False, ErrorCode.workspace_crashed)
+    assert list(work_dir.iterdir()) == []
+    assert workspace_check("docker", settings) == "docker engine unreachable"
+
+
+def test_an_image_removed_from_the_engine_is_made_again(
+    make_request: MakeRequest, work_dir: Path, docker_url: str
+) -> None:
+    settings = Settings(docker_url=docker_url)
+    assert run(make_request(GROUPED), "docker", settings=settings).ok
+    engine = docker.DockerClient(base_url=docker_url, version="auto")
+    try:
+        engine.images.remove(image.tag(), force=True)
+        result = run(make_request(GROUPED), "docker", settings=settings)
+        assert result.ok and result.rows == 3
+        assert engine.images.get(image.tag()).id
+    finally:
+        engine.close()
+    assert workspace_check("docker", settings) == "ok"
