@@ -5,17 +5,20 @@ What a container can and cannot reach is in test_isolation.py, beside the namesp
 
 from __future__ import annotations
 
+import contextlib
 import io
 import tarfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import docker
+import docker.errors
 
 from sandbox.errors import ErrorCode
 from sandbox.metrics import workspace_check
 from sandbox.settings import Settings
-from sandbox.workspace import WorkspaceRequest, image, run
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, image, run
 
 MakeRequest = Callable[..., WorkspaceRequest]
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district"
@@ -44,16 +47,23 @@ def test_an_engine_that_does_not_answer_fails_the_job_as_crashed_and_readiness_s
     assert workspace_check("docker", settings) == "docker engine unreachable"
 
 
-def test_an_image_removed_from_the_engine_is_made_again(
-    make_request: MakeRequest, work_dir: Path, docker_url: str
+def test_an_image_removed_from_the_engine_is_made_again_for_jobs_starting_together(
+    people_view: ViewSpec, tmp_path: Path, docker_url: str
 ) -> None:
     settings = Settings(docker_url=docker_url)
-    assert run(make_request(GROUPED), "docker", settings=settings).ok
     engine = docker.DockerClient(base_url=docker_url, version="auto")
     try:
-        engine.images.remove(image.tag(), force=True)
-        result = run(make_request(GROUPED), "docker", settings=settings)
-        assert result.ok and result.rows == 3
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(image.tag(), force=True)
+        requests = []
+        for i in range(2):
+            work = tmp_path / f"job-{i}"
+            work.mkdir()
+            requests.append(WorkspaceRequest(f"job-{i}", (people_view,), GROUPED, work, Limits()))
+        with ThreadPoolExecutor(2) as pool:
+            results = list(pool.map(lambda r: run(r, "docker", settings=settings), requests))
+        assert [(r.ok, r.rows) for r in results] == [(True, 3), (True, 3)]
+        assert [r.result_path for r in results] == [r.work_dir / "result.arrow" for r in requests]
         assert engine.images.get(image.tag()).id
     finally:
         engine.close()

@@ -127,6 +127,11 @@ def confinement_probe(inside: WorkspaceRequest) -> dict[str, Any]:
     }
 
 
+def memory_probe(inside: WorkspaceRequest) -> int:
+    """Touch 1 GiB outside DuckDB's own accounting: only the container's memory limit can stop it."""
+    return len(b"x" * (1 << 30))
+
+
 def test_no_network_is_reachable_from_a_workspace(make_request: MakeRequest, backend: Backend) -> None:
     seen = backend.probe(make_request(GROUPED), network_probe)
     assert seen["interfaces"] == ["lo"]
@@ -191,6 +196,14 @@ def test_a_container_is_confined(make_request: MakeRequest, docker_url: str) -> 
     assert 0 < seen["threads_started"] < container.PIDS  # the PID limit stops it, not our loop's 200
     assert seen["root_write"] == os.strerror(30)  # EROFS: the root filesystem is read-only
     assert seen["tmp"] == []  # a fresh tmpfs, not the host's /tmp
+
+
+def test_a_container_over_its_memory_is_killed_by_the_kernel_with_a_code(
+    make_request: MakeRequest, docker_url: str
+) -> None:
+    request = make_request(GROUPED, Limits(memory_mb=64, timeout_s=30))  # limit: 64 + 512 MiB
+    with pytest.raises(RuntimeError, match="query_out_of_memory"):
+        Backend("docker", docker_url).probe(request, memory_probe)
 
 
 def test_a_stopped_container_is_killed_and_every_container_removed(
