@@ -27,6 +27,7 @@ from sandbox.workspace import Limits, WorkspaceRequest, WorkspaceResult, contain
 
 MakeRequest = Callable[..., WorkspaceRequest]
 StopCheck = Callable[[], bool]
+Probe = Callable[[WorkspaceRequest, Callable[[WorkspaceRequest], Any]], Any]
 HTTP = "http://127.0.0.1:5432/x.csv"
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
 CROSS = "FROM people a, people b, people c, people d, people e, people f"
@@ -34,16 +35,20 @@ SLOW = f"SELECT SUM(a.income * b.income - c.income * d.income + e.income * f.inc
 
 
 class Backend:
-    """One isolated backend: run a job on it, or a probe inside one of its workspaces."""
+    """One isolated backend: run a job on it, or a probe inside one of its workspaces (`probe_with`
+    names another way into the same backend's workspaces, such as a warm one)."""
 
-    def __init__(self, name: str, docker_url: str | None = None) -> None:
+    def __init__(self, name: str, docker_url: str | None = None, probe_with: Probe | None = None) -> None:
         self.name = name
         self.settings = Settings(docker_url=docker_url) if docker_url else None
+        self.probe_with = probe_with
 
     def run(self, request: WorkspaceRequest, should_stop: StopCheck | None = None) -> WorkspaceResult:
         return run(request, self.name, should_stop, self.settings)
 
     def probe(self, request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any]) -> Any:
+        if self.probe_with is not None:
+            return self.probe_with(request, check)
         if self.name == "namespace":
             return namespace.probe(request, check)
         return container.probe(request, check, config=container.config_of(self.settings))
