@@ -5,9 +5,10 @@ The container has no network (`none`: loopback only), a read-only root of the em
 tmpfs on /tmp, an unprivileged user, docker's init as PID 1 and no log (`none`: a traceback
 would quote values). It sees read-only binds of exactly the granted vault files (`/data/0.parquet`,
 ...), the interpreter and code (`image.mounts()`), and a fresh private directory of the job as
-`/work`, the only writable place: the request goes in as a pickle the container deletes on
-reading, the strict JSON status and `result.arrow` come out. Inside, `main` runs the same steps as
-every backend (`runner.execute`, under the `process` backend's rlimits).
+`/work`, the only writable place: the request goes in through a named pipe there (it holds
+keys, which never touch a disk), the strict JSON status and `result.arrow` come out. Inside,
+`main` runs the same steps as every backend (`runner.execute`, under the `process` backend's
+rlimits).
 
 The host kills the container at the deadline (`query_timeout`) or as soon as `should_stop()` is
 true (`job_stopped`), removes it, moves the result into the job's directory and deletes the rest.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import json
 import logging
 import os
@@ -53,8 +55,9 @@ PIDS = 64  # tasks (threads count) in the container: DuckDB's threads and no mor
 OVERHEAD_MB = 512  # the interpreter, pyarrow and DuckDB's own allocations beyond its memory_limit
 _START_S = 10.0  # added to the deadline: creating and starting a container, importing DuckDB
 _STOP_SLICE_S = 0.1
-_REQUEST, _STATUS, _REPLY = "request.pickle", "status.json", "probe.json"
+_REQUEST, _STATUS, _REPLY = "request", "status.json", "probe.json"
 _MAX_STATUS = 4096
+_PIPE_BUF = 65536  # a pipe's default capacity
 _PROBE_API = "1.24"  # only used to ask the engine which version it speaks (an unversioned request)
 _SIGNAL_BASE = 128  # docker's init reports "the workspace died of signal N" as exit status 128 + N
 
@@ -170,13 +173,24 @@ def _run_in(
         for i, view in enumerate(request.views)
     )
     inside = dataclasses.replace(request, views=views, work_dir=Path(WORK_DIR))
-    payload = box / _REQUEST
-    fd = os.open(payload, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        pickle.dump((inside, check), f)
     if os.geteuid() == 0:
         os.chown(box, uid, gid)
-        os.chown(payload, uid, gid)
+    pipe = _hand_over(box / _REQUEST, pickle.dumps((inside, check)), uid, gid)
+    try:
+        return _start(box, request, should_stop, config, check, uid, gid)
+    finally:
+        os.close(pipe)  # only now: a pipe's data goes with its last open end
+
+
+def _start(
+    box: Path,
+    request: WorkspaceRequest,
+    should_stop: Callable[[], bool] | None,
+    config: DockerConfig,
+    check: Callable[[WorkspaceRequest], Any] | None,
+    uid: int,
+    gid: int,
+) -> _Status:
     mounts = image.mounts()
     mounts += [
         Mount(f"{DATA_DIR}/{i}.parquet", str(Path(v.parquet_path).resolve()), type="bind", read_only=True)
@@ -201,6 +215,26 @@ def _run_in(
     finally:
         with contextlib.suppress(docker.errors.DockerException, requests.RequestException):
             container.remove(force=True)
+
+
+def _hand_over(path: Path, data: bytes, uid: int, gid: int) -> int:
+    """Put the request in a named pipe in the job's box: it holds the grant's keys (join-key secret,
+    vault file key), which never touch a disk. The data sits in the kernel's pipe buffer (made large
+    enough) until the container reads it; the returned end must stay open until then."""
+    os.mkfifo(path, 0o600)
+    if os.geteuid() == 0:
+        os.chown(path, uid, gid)
+    framed = len(data).to_bytes(8, "big") + data
+    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # a FIFO opened read-write never blocks (Linux)
+    try:
+        if len(framed) > _PIPE_BUF:
+            fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, len(framed))  # up to fs.pipe-max-size (1 MiB)
+        if os.write(fd, framed) != len(framed):
+            raise OSError("the request did not fit the pipe")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _confinement(
@@ -307,6 +341,28 @@ def _read(path: Path, limit: int = _MAX_STATUS) -> bytes | None:
     return data if 0 < len(data) <= limit else None
 
 
+def _take_request(path: Path) -> bytes:
+    """Read the framed request from the named pipe (the host holds its other end open)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        head = _read_exactly(fd, 8)
+        return _read_exactly(fd, int.from_bytes(head, "big"))
+    finally:
+        os.close(fd)
+        path.unlink()
+
+
+def _read_exactly(fd: int, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("the request ended early")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def main() -> None:
     """Inside the container: read the request, run it, write the status, exit without teardown."""
     work = Path(WORK_DIR)
@@ -314,9 +370,7 @@ def main() -> None:
     reply: bytes | None = None
     try:
         process._quiet(keep=2)  # stdio to /dev/null, umask 077, no core dumps
-        payload = work / _REQUEST
-        inside, check = pickle.loads(payload.read_bytes())
-        payload.unlink()
+        inside, check = pickle.loads(_take_request(work / _REQUEST))
         if not isinstance(inside, WorkspaceRequest):
             raise TypeError("a workspace takes one WorkspaceRequest")
         process._limit(inside.limits)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
+import stat
 import tarfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,9 +20,10 @@ import docker.errors
 from sandbox.errors import ErrorCode
 from sandbox.metrics import workspace_check
 from sandbox.settings import Settings
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, image, run
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, container, image, run
 
 MakeRequest = Callable[..., WorkspaceRequest]
+JOIN_SECRET = b"scenario-key-7"  # as conftest's people_view
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district"
 NOWHERE = "unix:///nonexistent/docker.sock"
 
@@ -35,6 +38,18 @@ def test_the_image_is_a_few_empty_directories_and_one_user_and_its_tag_is_stable
     assert {"data", "work", "tmp"} <= set(members)
     assert image.rootfs() == image.rootfs() and image.tag() == image.tag()
     assert image.tag().startswith(f"{image.REPOSITORY}:") and image.tag("other").startswith("other:")
+
+
+def test_the_request_and_its_keys_pass_through_a_pipe_never_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "request"
+    data = JOIN_SECRET + os.urandom(200_000)  # past a pipe's default 64 KiB: it is made larger
+    end = container._hand_over(path, data, os.getuid(), os.getgid())
+    try:
+        assert stat.S_ISFIFO(os.lstat(path).st_mode) and stat.S_IMODE(os.lstat(path).st_mode) == 0o600
+        assert container._take_request(path) == data  # what the container does on its side
+    finally:
+        os.close(end)
+    assert not path.exists()
 
 
 def test_an_engine_that_does_not_answer_fails_the_job_as_crashed_and_readiness_says_why(
