@@ -250,6 +250,10 @@ def _confinement(
             "PYTHONDONTWRITEBYTECODE": "1",
             "TMPDIR": f"{WORK_DIR}/tmp",
             "HOME": "/tmp",
+            # pyarrow's pools (decrypting scans) would size to the host's cores and run into the
+            # PID limit on a large machine: as many threads as DuckDB gets, and a few for I/O
+            "OMP_NUM_THREADS": str(max(1, request.limits.threads)),
+            "ARROW_IO_THREADS": "4",
         },
         "working_dir": "/",
         "hostname": "workspace",

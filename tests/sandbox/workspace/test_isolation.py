@@ -129,6 +129,7 @@ def confinement_probe(inside: WorkspaceRequest) -> dict[str, Any]:
         "threads_started": started,
         "root_write": root_write,
         "tmp": sorted(os.listdir("/tmp")),
+        "arrow_threads": [pa.cpu_count(), pa.io_thread_count()],
     }
 
 
@@ -194,13 +195,15 @@ def test_a_workspace_over_its_time_is_killed_with_a_code(make_request: MakeReque
 
 
 def test_a_container_is_confined(make_request: MakeRequest, docker_url: str) -> None:
-    seen = Backend("docker", docker_url).probe(make_request(GROUPED), confinement_probe)
+    request = make_request(GROUPED, Limits(memory_mb=256, timeout_s=30, threads=1))
+    seen = Backend("docker", docker_url).probe(request, confinement_probe)
     assert seen["uid"] == 10001  # the image's workspace user, never root
     assert int(seen["cap_eff"], 16) == 0 and int(seen["cap_bnd"], 16) == 0  # every capability dropped
     assert seen["no_new_privs"] == "1"
     assert 0 < seen["threads_started"] < container.PIDS  # the PID limit stops it, not our loop's 200
     assert seen["root_write"] == os.strerror(30)  # EROFS: the root filesystem is read-only
     assert seen["tmp"] == []  # a fresh tmpfs, not the host's /tmp
+    assert seen["arrow_threads"] == [1, 4]  # DuckDB's thread count, not the host's cores
 
 
 def test_a_container_over_its_memory_is_killed_by_the_kernel_with_a_code(
