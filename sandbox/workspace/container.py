@@ -175,7 +175,11 @@ def _run_in(
     inside = dataclasses.replace(request, views=views, work_dir=Path(WORK_DIR))
     if os.geteuid() == 0:
         os.chown(box, uid, gid)
-    pipe = _hand_over(box / _REQUEST, pickle.dumps((inside, check)), uid, gid)
+    try:
+        pipe = _hand_over(box / _REQUEST, pickle.dumps((inside, check)), uid, gid)
+    except OSError:
+        log.warning("workspace backend docker: the request did not fit a pipe")
+        return _failed(ErrorCode.workspace_crashed)
     try:
         return _start(box, request, should_stop, config, check, uid, gid)
     finally:
