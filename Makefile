@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench docs clean chromium
+.PHONY: install demo test lint bench docs clean chromium docker
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -26,7 +26,12 @@ lint: $(STAMP)
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium fonts-wqy-zenhei)
 
-test: $(STAMP) lint chromium
+# The docker workspace backend's tests need an engine: Debian's docker.io (never a downloaded binary).
+# The tests start dockerd themselves (vfs storage, no bridge) when none answers, and stop it after.
+docker:
+	@test -x /usr/sbin/dockerd || command -v dockerd >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends docker.io)
+
+test: $(STAMP) lint chromium docker
 	$(BIN)/pytest
 
 docs: $(STAMP)

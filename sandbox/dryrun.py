@@ -106,6 +106,7 @@ def dry_run(rt: Runtime, actor: User, body: JobIn) -> dict[str, Any]:
                 job_id=work_dir.name, views=views, sql=plan.sql, work_dir=work_dir, limits=limits
             ),
             backend=rt.settings.workspace_backend,
+            settings=rt.settings,
         )
         if not result.ok or result.result_path is None:
             code = result.error or ErrorCode.workspace_crashed

@@ -26,6 +26,7 @@ from sandbox.catalog.models import Job, PrivacyTotal
 
 if TYPE_CHECKING:
     from sandbox.runtime import Runtime
+    from sandbox.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -115,11 +116,11 @@ def readiness(rt: Runtime) -> Readiness:
         log.error("readiness: catalog unreachable: %s", type(e).__name__)
         checks.setdefault("catalog", "unreachable")
         checks.setdefault("migrations", "unknown")
-    checks["workspace"] = workspace_check(rt.settings.workspace_backend)
+    checks["workspace"] = workspace_check(rt.settings.workspace_backend, rt.settings)
     return Readiness(all(v == "ok" or v.startswith("ok:") for v in checks.values()), checks)
 
 
-def workspace_check(backend: str) -> str:
+def workspace_check(backend: str, settings: Settings | None = None) -> str:
     """'ok', 'ok: process (namespaces refused)' for the logged fallback, or why it cannot run."""
     if backend in ("process", "inprocess"):
         return "ok"
@@ -127,4 +128,8 @@ def workspace_check(backend: str) -> str:
         from sandbox.workspace import namespace
 
         return "ok" if namespace.usable() else "ok: process (namespaces refused)"
+    if backend == "docker":
+        from sandbox.workspace import container
+
+        return "ok" if container.usable(container.config_of(settings)) else "docker engine unreachable"
     return "unknown backend"

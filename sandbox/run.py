@@ -144,6 +144,7 @@ def run_job(rt: Runtime, job_id: str) -> None:
     result = run_workspace(
         WorkspaceRequest(job_id=job_id, views=views, sql=plan.sql, work_dir=work_dir, limits=limits),
         backend=rt.settings.workspace_backend,
+        settings=rt.settings,
         should_stop=stop_check(rt, job_id),
     )
     timings = {"workspace_query_s": round(result.query_s, 4), "workspace_total_s": round(result.total_s, 4)}

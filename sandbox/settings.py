@@ -24,7 +24,20 @@ class Settings(BaseSettings):
         description=(
             "Workspace isolation: `namespace` (own process in new user, mount, network, IPC and PID "
             "namespaces, only the granted files visible; falls back to `process` with a logged notice "
-            "where Linux refuses namespaces), `process` (own process, rlimits) or `inprocess` (tests only)."
+            "where Linux refuses namespaces), `docker` (a container per job through the Docker engine at "
+            "`docker_url`: no network, read-only root, no capabilities, only the granted files), `process` "
+            "(own process, rlimits) or `inprocess` (tests only)."
+        ),
+    )
+    docker_url: str = Field(
+        default="unix:///var/run/docker.sock",
+        description="Docker engine the `docker` workspace backend talks to.",
+    )
+    docker_image: str = Field(
+        default="sandbox-workspace",
+        description=(
+            "Name of the `docker` backend's workspace image, made locally on first use (its tag is a "
+            "hash of its contents; nothing is pulled)."
         ),
     )
     workspace_memory_mb: int = Field(default=2048, description="DuckDB memory limit per workspace (MiB).")

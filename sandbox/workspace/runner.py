@@ -10,6 +10,8 @@ Backends:
 - `namespace` (default): a `process` workspace in its own user, mount, network, IPC and PID
   namespaces, seeing only the granted files (`namespace.py`); `process` where Linux refuses them.
 - `process`: the job runs in its own limited process (`process.py`).
+- `docker`: a container per job with no network, a read-only root and only the granted files
+  (`container.py`), for workers that must not rely on the host's namespaces.
 - `inprocess`: the same steps in this process, for fast tests.
 """
 
@@ -104,10 +106,14 @@ def _failed(code: ErrorCode) -> _Status:
 
 
 def run(
-    request: WorkspaceRequest, backend: str = "process", should_stop: Callable[[], bool] | None = None
+    request: WorkspaceRequest,
+    backend: str = "process",
+    should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
 ) -> WorkspaceResult:
-    """Run `request.sql` over its views in a workspace and report how it went. The `process` backend
-    kills the workspace as soon as `should_stop()` is true (the job was cancelled or revoked)."""
+    """Run `request.sql` over its views in a workspace and report how it went. The isolated backends
+    kill the workspace as soon as `should_stop()` is true (the job was cancelled or revoked);
+    `settings` carries a backend's own settings (the docker engine's URL and image)."""
     started = time.perf_counter()
     result_path = request.work_dir / RESULT_NAME
     result_path.unlink(missing_ok=True)
@@ -121,6 +127,10 @@ def run(
         from sandbox.workspace import namespace
 
         status = namespace.run(request, should_stop)
+    elif backend == "docker":
+        from sandbox.workspace import container
+
+        status = container.run(request, should_stop, container.config_of(settings))
     else:
         raise ValueError(f"unknown workspace backend {backend!r}")
     total_s = time.perf_counter() - started

@@ -137,7 +137,7 @@ def test_memory_limit_gives_out_of_memory(make_request: MakeRequest, backend: st
 
 def test_unknown_backend_is_refused(make_request: MakeRequest) -> None:
     with pytest.raises(ValueError):
-        run(make_request("SELECT 1"), "docker")
+        run(make_request("SELECT 1"), "nosuch")
 
 
 def test_exit_without_report_is_classified() -> None:
