@@ -136,6 +136,14 @@ class _Pool:
             self._refilling = True
         threading.Thread(target=self._refill, name="workspace-spares", daemon=True).start()
 
+    def close(self) -> None:
+        """Kill the spares kept ready; a refill still running may add one more, which dies with us."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+            self.size = 0
+        for spare in ready:
+            spare.discard()
+
     def _refill(self) -> None:
         try:
             while True:
@@ -248,14 +256,20 @@ def _quiet(keep: int) -> None:
     _setrlimit(resource.RLIMIT_CORE, 0)
 
 
-def _limit(limits: Limits) -> None:
-    """The job's rlimits, set before its first access rule, view or query."""
-    cpu_s = int(limits.timeout_s * max(1, limits.threads)) + 10
+def _limit(limits: Limits, lives: int = 1) -> None:
+    """The job's rlimits, set before its first access rule, view or query. A warm workspace serves
+    many queries: its CPU time (cumulative) covers `lives` of them and its pool retires it before."""
+    cpu_s = cpu_budget_s(limits) * max(1, lives)
     _setrlimit(resource.RLIMIT_AS, (limits.memory_mb * 4 + 4096) * _MIB)
     _setrlimit(resource.RLIMIT_CPU, cpu_s, cpu_s + 5)  # SIGXCPU first, SIGKILL 5 s later
     _setrlimit(resource.RLIMIT_NOFILE, 256)
     # RLIMIT_NPROC is left alone: it counts every process of the user, not of this child, and
     # DuckDB SQL cannot start processes; `threads` bounds the engine's threads.
+
+
+def cpu_budget_s(limits: Limits) -> int:
+    """CPU seconds one query may use: all its threads busy until the timeout, plus start-up."""
+    return int(limits.timeout_s * max(1, limits.threads)) + 10
 
 
 def _setrlimit(which: int, soft: int, hard: int | None = None) -> None:
