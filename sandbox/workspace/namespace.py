@@ -185,7 +185,7 @@ def _one_job(conn: Connection) -> None:
     status = _failed(ErrorCode.workspace_crashed)
     try:
         con = duckdb.connect(":memory:")
-        status = execute(enter(receive(conn)), con=con, close=False)
+        status = execute(enter(process.receive(conn)), con=con, close=False)
     except BaseException:
         status = _failed(ErrorCode.workspace_crashed)
     finally:
@@ -200,21 +200,13 @@ def _probe_job(conn: Connection, check: Callable[[WorkspaceRequest], Any]) -> No
     """Test-only body: set up exactly as for a job, then report `check(inside)` as JSON."""
     reply = _failed(ErrorCode.workspace_crashed).encode()
     try:
-        reply = json.dumps(check(enter(receive(conn)))).encode()
+        reply = json.dumps(check(enter(process.receive(conn)))).encode()
     finally:
         try:
             conn.send_bytes(reply)
             conn.close()
         finally:
             os._exit(0)
-
-
-def receive(conn: Connection) -> WorkspaceRequest:
-    """The one request a workspace is opened for."""
-    request = conn.recv()
-    if not isinstance(request, WorkspaceRequest):
-        raise TypeError("a workspace takes one WorkspaceRequest")
-    return request
 
 
 def _report(conn: Connection, status: _Status) -> None:
@@ -328,4 +320,4 @@ def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], t
         spare.discard()
 
 
-__all__ = ["DATA_DIR", "WORK_DIR", "enter", "probe", "receive", "run", "usable"]
+__all__ = ["DATA_DIR", "WORK_DIR", "enter", "probe", "run", "usable"]

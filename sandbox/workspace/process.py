@@ -43,6 +43,7 @@ _PRELOAD = [
     "sandbox.workspace.runner",
     "sandbox.workspace.process",
     "sandbox.workspace.namespace",
+    "sandbox.workspace.warm",
 ]
 
 
@@ -173,33 +174,36 @@ def run_in_child(
     `pool` is the spares of another backend built on these processes (namespace)."""
     pool = pool or _pool()
     spare = pool.take()
-    deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S
     try:
         spare.conn.send(request)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _kill(spare.process)
-                return _failed(ErrorCode.query_timeout)
-            if spare.conn.poll(min(remaining, _STOP_SLICE_S) if should_stop else remaining):
-                break
-            if should_stop is not None and should_stop():
-                _kill(spare.process)
-                return _failed(ErrorCode.job_stopped)
-        try:
-            status: _Status | None = _Status.decode(spare.conn.recv_bytes(4096))
-        except (EOFError, OSError, ValueError, KeyError, TypeError):
-            status = None  # the child died before reporting, or reported nonsense
-        if status is None:
-            spare.process.join(_JOIN_S)
-            return _failed(_exit_code(spare.process.exitcode))
-        return status
+        return await_status(spare, time.monotonic() + request.limits.timeout_s + _GRACE_S, should_stop)
     except (OSError, EOFError):
         _kill(spare.process)
         return _failed(ErrorCode.workspace_crashed)
     finally:
         spare.conn.close()
         pool.refill(reap=spare.process)
+
+
+def await_status(spare: _Spare, deadline: float, should_stop: Callable[[], bool] | None = None) -> _Status:
+    """The spare's next status report, or why none came: killed at `deadline` (monotonic) with
+    query_timeout or once `should_stop()` with job_stopped; a child that died or reported nonsense
+    is classified by how it ended. Shared by one-shot jobs and warm workspaces (warm.py)."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(spare.process)
+            return _failed(ErrorCode.query_timeout)
+        if spare.conn.poll(min(remaining, _STOP_SLICE_S) if should_stop else remaining):
+            break
+        if should_stop is not None and should_stop():
+            _kill(spare.process)
+            return _failed(ErrorCode.job_stopped)
+    try:
+        return _Status.decode(spare.conn.recv_bytes(4096))
+    except (EOFError, OSError, ValueError, KeyError, TypeError):  # died before reporting, or nonsense
+        spare.process.join(_JOIN_S)
+        return _failed(_exit_code(spare.process.exitcode))
 
 
 def _kill_after(child: BaseProcess, grace_s: float) -> None:
@@ -230,9 +234,7 @@ def _spare_main(conn: Connection) -> None:
     try:
         _quiet(keep=conn.fileno())
         con = duckdb.connect(":memory:")
-        request = conn.recv()
-        if not isinstance(request, WorkspaceRequest):
-            raise TypeError("a workspace takes one WorkspaceRequest")
+        request = receive(conn)
         _limit(request.limits)
         status = execute(request, con=con, close=False)
     except BaseException:
@@ -243,6 +245,14 @@ def _spare_main(conn: Connection) -> None:
             conn.close()
         finally:
             os._exit(0)
+
+
+def receive(conn: Connection) -> WorkspaceRequest:
+    """The one request a workspace is opened for."""
+    request = conn.recv()
+    if not isinstance(request, WorkspaceRequest):
+        raise TypeError("a workspace takes one WorkspaceRequest")
+    return request
 
 
 def _quiet(keep: int) -> None:
