@@ -110,13 +110,15 @@ class WarmPool:
             return WarmResult(False, None, acquired, 0.0, time.perf_counter() - started)
         ws, must_open = acquired
         status, table = _failed(ErrorCode.workspace_crashed), None
+        asked = time.perf_counter()
         try:
             if must_open:
                 status = self._open(ws)
+            asked = time.perf_counter()
             if status.ok or not must_open:
                 status, table = self._ask(ws, sql)
         finally:
-            self._release(ws, status, time.perf_counter() - started)
+            self._release(ws, status, time.perf_counter() - asked)
         total_s = time.perf_counter() - started
         return WarmResult(status.ok, table, status.error, status.query_s, total_s)
 
@@ -198,15 +200,21 @@ class WarmPool:
         self._all.remove(ws)
         return ws
 
-    def _release(self, ws: _Workspace, status: _Status, elapsed_s: float) -> None:
-        """After a call: keep `ws` warm, or end it (failed, worn out, retired) and maybe replace it."""
+    def _release(self, ws: _Workspace, status: _Status, asked_s: float) -> None:
+        """After a call that took `asked_s` in the workspace: keep it warm, or end it (failed, worn
+        out) and open its replacement in the background."""
+        ws.calls += 1  # while busy, only its holder touches these
+        ws.cpu_s += asked_s * (self.limits.threads + 1)
+        ws.last_used = time.monotonic()
+        worn = ws.calls >= self.max_calls or ws.cpu_s >= self._cpu_budget_s * (_LIVES - 1)
+        if self._park(ws, status.ok and not worn) and ws.opened:
+            self._open_in_background(ws.key, ws.views)
+
+    def _park(self, ws: _Workspace, ok: bool) -> bool:
+        """Make `ws` idle if `ok` and still wanted, else end it. True when it ended unretired."""
         with self._cond:
-            ws.calls += 1
-            ws.cpu_s += elapsed_s * (self.limits.threads + 1)
-            ws.last_used = time.monotonic()
-            worn = ws.calls >= self.max_calls or ws.cpu_s >= self._cpu_budget_s * (_LIVES - 1)
-            keep = status.ok and not worn and not ws.retired and not self._closed
-            replace = not keep and ws.opened and not ws.retired and not self._closed
+            keep = ok and not ws.retired and not self._closed
+            ended_unretired = not keep and not ws.retired and not self._closed
             if keep:
                 ws.state = "idle"
             else:
@@ -214,8 +222,7 @@ class WarmPool:
             self._cond.notify_all()
         if not keep:
             self._bury([ws])
-        if replace:
-            self._open_in_background(ws.key, ws.views)
+        return ended_unretired
 
     def _open_in_background(self, key: str, views: tuple[ViewSpec, ...]) -> None:
         """Keep one workspace of the key warm, off every caller's path."""
@@ -226,19 +233,9 @@ class WarmPool:
             if len(self._all) >= self.max_workspaces:
                 return
             ws = self._new(key, views, "opening")
-        threading.Thread(target=self._finish_opening, args=(ws,), name="warm-open", daemon=True).start()
-
-    def _finish_opening(self, ws: _Workspace) -> None:
-        ok = self._open(ws).ok
-        with self._cond:
-            keep = ok and not ws.retired and not self._closed
-            if keep:
-                ws.state = "idle"
-            else:
-                self._all.remove(ws)
-            self._cond.notify_all()
-        if not keep:
-            self._bury([ws])
+        threading.Thread(
+            target=lambda: self._park(ws, self._open(ws).ok), name="warm-open", daemon=True
+        ).start()
 
     def _start_reaper(self) -> None:
         if self._reaper is None:
