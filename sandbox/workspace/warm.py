@@ -122,6 +122,11 @@ class WarmPool:
         total_s = time.perf_counter() - started
         return WarmResult(status.ok, table, status.error, status.query_s, total_s)
 
+    def prepare(self, key: str, views: tuple[ViewSpec, ...]) -> None:
+        """Open a workspace for (key, views) in the background, e.g. when a product is published, so
+        its first call finds one warm. Does nothing if the key has one that is not busy."""
+        self._open_in_background(key, tuple(views))
+
     def evict(self, key_prefix: str) -> None:
         """Retire every workspace whose key starts with `key_prefix` (a product withdrawn, a new
         dataset version, a consumer revoked); busy ones end when their call returns."""
@@ -198,6 +203,7 @@ class WarmPool:
         if ws.state != "idle":
             return None
         self._all.remove(ws)
+        self._cond.notify_all()  # room for a waiter
         return ws
 
     def _release(self, ws: _Workspace, status: _Status, asked_s: float) -> None:

@@ -234,6 +234,15 @@ def test_idle_workspaces_close_and_lru_ones_make_room(make_pool, people_view: Vi
     assert _open(pool) == [] and not any(d.exists() for d in dirs)
 
 
+def test_prepare_opens_in_the_background_and_the_first_call_uses_it(make_pool, people_view: ViewSpec) -> None:
+    pool = make_pool("namespace")
+    pool.prepare("k", (people_view,))
+    pool.prepare("k", (people_view,))  # one not busy is enough
+    (ws,) = _settle(pool, 1)
+    assert pool.run("k", (people_view,), GROUPED).ok
+    assert _open(pool) == [ws] and ws.calls == 1
+
+
 def test_runtime_warm_pool_is_lazy_and_closed_with_the_runtime(tmp_path: Path, people_view: ViewSpec) -> None:
     rt = Runtime(Settings(home=tmp_path / "home", workspace_backend="inprocess", warm_per_key=1))
     pool = rt.warm_pool()
