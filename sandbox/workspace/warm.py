@@ -386,15 +386,7 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
 def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
     """Test-only: `check(inside)` as JSON, from a namespace warm workspace that opened its views and
     served `request.sql` (the counterpart of namespace.probe for one-shot workspaces)."""
-    body = functools.partial(_serve_namespace, check=check)
-    spare = process._Spare(functools.partial(namespace._spare_main, body=body))
-    try:
-        spare.conn.send(request)
-        if not spare.conn.poll(timeout_s):
-            raise TimeoutError("probe did not answer")
-        return json.loads(spare.conn.recv_bytes())
-    finally:
-        spare.discard()
+    return namespace.probe(request, check, timeout_s, body=_serve_namespace)
 
 
 __all__ = ["WarmPool", "WarmResult", "probe"]
