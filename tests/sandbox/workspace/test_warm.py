@@ -7,9 +7,10 @@ test_isolation.py, whose probes run in one-shot and warm workspaces alike.
 from __future__ import annotations
 
 import dataclasses
+import resource
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
 from sandbox.runtime import Runtime
 from sandbox.settings import Settings
-from sandbox.workspace import Limits, ViewSpec
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, namespace, warm
 from sandbox.workspace.warm import WarmPool, _Workspace
 
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
@@ -73,6 +74,17 @@ def test_one_workspace_serves_many_calls(make_pool, people_view: ViewSpec, backe
         assert 0 < result.query_s <= result.total_s
     (ws,) = _open(pool)
     assert ws.calls == 5 and ws.work_dir.is_dir()
+
+
+def limits_probe(inside: WorkspaceRequest) -> list[int]:
+    return [resource.getrlimit(resource.RLIMIT_CPU)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0]]
+
+
+def test_a_warm_workspace_has_cpu_time_for_two_queries(make_request: Callable[..., WorkspaceRequest]) -> None:
+    """Its CPU rlimit is cumulative; the pool retires it after one query's worth (see _release)."""
+    request = make_request(GROUPED, Limits(memory_mb=256, threads=2, timeout_s=30))
+    assert namespace.probe(request, limits_probe) == [30 * 2 + 10, 256]
+    assert warm.probe(request, limits_probe) == [2 * (30 * 2 + 10), 256]
 
 
 def test_any_other_backend_name_means_namespace(make_pool) -> None:
