@@ -289,7 +289,8 @@ class WarmPool:
             ws.opened = status.ok
             return status
         except Exception as exc:  # a code, never the message (it may quote a path or a value)
-            return _failed(sanitize.code_of(exc) if ws.spare is None else ErrorCode.workspace_crashed)
+            inprocess = self.backend == "inprocess"
+            return _failed(sanitize.code_of(exc) if inprocess else ErrorCode.workspace_crashed)
         finally:
             ws.cpu_s += (time.perf_counter() - started) * (self.limits.threads + 1)
 
