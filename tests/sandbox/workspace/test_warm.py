@@ -108,10 +108,15 @@ def test_locked_configuration_and_foreign_reads_fail_with_a_code(
         assert pool.run("k", (people_view,), GROUPED).ok  # the failed workspace was replaced
 
 
-def test_conversion_error_is_a_code_without_the_value(make_pool, people_view: ViewSpec) -> None:
-    result = make_pool("namespace").run("k", (people_view,), "SELECT SUM(CAST(name AS INTEGER)) FROM people")
-    assert result.error is ErrorCode.query_conversion_failed
-    assert "SECRET" not in repr(result)
+@pytest.mark.parametrize("backend", ["inprocess", "process", "namespace"])
+def test_conversion_error_is_a_code_without_the_value(
+    make_pool, people_view: ViewSpec, backend: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = make_pool(backend).run("k", (people_view,), "SELECT SUM(CAST(name AS INTEGER)) FROM people")
+    assert (result.ok, result.error, result.table) == (False, ErrorCode.query_conversion_failed, None)
+    out, err = capfd.readouterr()
+    for text in (repr(result), out, err):
+        assert "SECRET" not in text
 
 
 def test_row_limit_is_the_runners(make_pool, people_view: ViewSpec) -> None:
