@@ -119,7 +119,7 @@ class WarmPool:
         return WarmResult(status.ok, table, status.error, status.query_s, total_s)
 
     def prepare(self, key: str, views: tuple[ViewSpec, ...]) -> None:
-        """Open one for (key, views) in the background (at publish: a warm first call), unless idle."""
+        """Open one for (key, views) in the background (at publish), unless one is idle or opening."""
         self._open_in_background(key, tuple(views))
 
     def evict(self, key_prefix: str) -> None:
