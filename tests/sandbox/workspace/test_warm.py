@@ -239,6 +239,16 @@ def test_recycled_after_max_calls(make_pool, people_view: ViewSpec) -> None:
     assert pids[0] == pids[1] and pids[2] != pids[1]
 
 
+def test_retired_before_its_cumulative_cpu_rlimit_could_bite(make_pool, people_view: ViewSpec) -> None:
+    pool = make_pool("namespace")
+    pool._cpu_budget_s = 1e-6  # as if one query's CPU budget were used up by every call
+    pids = []
+    for _ in range(2):
+        assert pool.run("k", (people_view,), GROUPED).ok
+        pids.append(_pid(_settle(pool, 1)[0]))  # the replacement, opened in the background
+    assert len(set(pids)) == 2
+
+
 def test_idle_workspaces_close_and_lru_ones_make_room(make_pool, people_view: ViewSpec) -> None:
     pool = make_pool("inprocess", idle_s=0.2, max_workspaces=2)
     for key in ("a", "b", "c"):
