@@ -122,11 +122,11 @@ class WarmPool:
         """Open one for (key, views) in the background (at publish), unless one is idle or opening."""
         self._open_in_background(key, tuple(views))
 
-    def evict(self, key_prefix: str) -> None:
-        """Retire every workspace whose key starts with `key_prefix` (a product withdrawn, a new
-        dataset version, a consumer revoked); busy ones end when their call returns."""
+    def evict(self, key_prefix: str, files_under: Path | None = None) -> None:
+        """Retire the workspaces whose key starts with `key_prefix` (a product withdrawn) and that
+        read a file under `files_under` if given (a dataset destroyed); busy ones after their call."""
         with self._cond:
-            doomed = [self._retire(w) for w in list(self._all) if w.key.startswith(key_prefix)]
+            doomed = [self._retire(w) for w in list(self._all) if _matches(w, key_prefix, files_under)]
         self._bury(doomed)
 
     def close(self) -> None:
@@ -334,12 +334,18 @@ class WarmPool:
             shutil.rmtree(ws.work_dir, ignore_errors=True)
 
 
+def _matches(ws: _Workspace, key_prefix: str, files_under: Path | None) -> bool:
+    paths = [Path(v.parquet_path).absolute() for v in ws.views]
+    under = files_under is None or any(p.is_relative_to(files_under.absolute()) for p in paths)
+    return ws.key.startswith(key_prefix) and under
+
+
 # --- inside a warm workspace ---
 
 
 def _serve_namespace(conn: Connection, check: Callable[[WorkspaceRequest], Any] | None = None) -> None:
-    """The namespace body (PID 2): enter the granted files only, then serve. With `check` (tests
-    only) it runs the request's SQL once as a warm workspace does, then reports `check(inside)`."""
+    """The namespace body (PID 2): enter the granted files only, then serve. With `check` (tests:
+    `namespace.probe(..., body=_serve_namespace)`) it runs the request's SQL, reports `check(inside)`."""
     con = duckdb.connect(":memory:")
     inside = namespace.enter(process.receive(conn), lives=_LIVES)
     if check is None:
@@ -390,10 +396,4 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         conn.send_bytes(sink.getvalue())  # a failure here ends us: the parent sees no valid table
 
 
-def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
-    """Test-only: `check(inside)` as JSON, from a namespace warm workspace that opened its views and
-    served `request.sql` (the counterpart of namespace.probe for one-shot workspaces)."""
-    return namespace.probe(request, check, timeout_s, body=_serve_namespace)
-
-
-__all__ = ["WarmPool", "WarmResult", "probe"]
+__all__ = ["WarmPool", "WarmResult"]

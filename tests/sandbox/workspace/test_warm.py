@@ -84,7 +84,7 @@ def test_a_warm_workspace_has_cpu_time_for_two_queries(make_request: Callable[..
     """Its CPU rlimit is cumulative; the pool retires it after one query's worth (see _release)."""
     request = make_request(GROUPED, Limits(memory_mb=256, threads=2, timeout_s=30))
     assert namespace.probe(request, limits_probe) == [30 * 2 + 10, 256]
-    assert warm.probe(request, limits_probe) == [2 * (30 * 2 + 10), 256]
+    assert namespace.probe(request, limits_probe, body=warm._serve_namespace) == [2 * (30 * 2 + 10), 256]
 
 
 def test_any_other_backend_name_means_namespace(make_pool) -> None:
@@ -185,6 +185,19 @@ def test_evict_retires_by_key_prefix(make_pool, people_view: ViewSpec) -> None:
     assert pool.run("product:1:a", (people_view,), GROUPED).ok  # opens a new one
 
 
+def test_evict_retires_the_readers_of_destroyed_files(
+    make_pool, people_view: ViewSpec, people_path: Path, tmp_path: Path
+) -> None:
+    pool = make_pool("inprocess")
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    other = dataclasses.replace(people_view, parquet_path=elsewhere / "v1.parquet")
+    other.parquet_path.write_bytes(people_path.read_bytes())
+    assert pool.run("p:1", (people_view,), GROUPED).ok and pool.run("p:2", (other,), GROUPED).ok
+    pool.evict("", files_under=people_path.parent)
+    assert [w.key for w in _open(pool)] == ["p:2"]
+
+
 def test_eight_threads_get_correct_results(make_pool, people_view: ViewSpec) -> None:
     pool = make_pool("namespace", per_key=2, max_workspaces=3, wait_s=60)
     narrow = dataclasses.replace(people_view, name="p2")
@@ -272,8 +285,12 @@ def test_prepare_opens_in_the_background_and_the_first_call_uses_it(make_pool, p
 
 def test_runtime_warm_pool_is_lazy_and_closed_with_the_runtime(tmp_path: Path, people_view: ViewSpec) -> None:
     rt = Runtime(Settings(home=tmp_path / "home", workspace_backend="inprocess", warm_per_key=1))
+    rt.evict_warm("k")  # starts no pool
+    assert rt._warm_pool is None
     pool = rt.warm_pool()
     assert rt.warm_pool() is pool and pool.per_key == 1
     assert pool.run("k", (people_view,), GROUPED).ok
+    rt.evict_warm(files_under=people_view.parquet_path.parent)
+    assert _open(pool) == []
     rt.close()
     assert pool.run("k", (people_view,), GROUPED).error is ErrorCode.workspace_busy
