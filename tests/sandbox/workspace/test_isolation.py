@@ -1,6 +1,7 @@
 """The isolated backends, seen from inside a real workspace: no network, no file but the granted ones.
 
-Each test runs on `namespace` and on `docker`. The probes run Python in a workspace set up exactly as
+Each test runs on `namespace` and on `docker`; the two probe tests also in a warm workspace (warm.py)
+that has opened its views and served a query. The probes run Python in a workspace set up exactly as
 for a job (`namespace.enter`, or the job's container); they are module-level functions so the
 workspace process can import them by name.
 """
@@ -23,7 +24,16 @@ import pytest
 
 from sandbox.errors import ErrorCode
 from sandbox.settings import Settings
-from sandbox.workspace import Limits, WorkspaceRequest, WorkspaceResult, container, image, namespace, run
+from sandbox.workspace import (
+    Limits,
+    WorkspaceRequest,
+    WorkspaceResult,
+    container,
+    image,
+    namespace,
+    run,
+    warm,
+)
 
 MakeRequest = Callable[..., WorkspaceRequest]
 StopCheck = Callable[[], bool]
@@ -56,6 +66,16 @@ class Backend:
 
 @pytest.fixture(params=["namespace", "docker"])
 def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "docker":
+        return Backend("docker", request.getfixturevalue("docker_url"))
+    return Backend(request.param)
+
+
+@pytest.fixture(params=["namespace", "warm", "docker"])
+def prober(request: pytest.FixtureRequest) -> Backend:
+    """The backends probed from inside: `backend`'s, plus a warm namespace workspace."""
+    if request.param == "warm":
+        return Backend("namespace", probe_with=functools.partial(namespace.probe, body=warm._serve_namespace))
     if request.param == "docker":
         return Backend("docker", request.getfixturevalue("docker_url"))
     return Backend(request.param)
@@ -138,8 +158,8 @@ def memory_probe(inside: WorkspaceRequest) -> int:
     return len(b"x" * (1 << 30))
 
 
-def test_no_network_is_reachable_from_a_workspace(make_request: MakeRequest, backend: Backend) -> None:
-    seen = backend.probe(make_request(GROUPED), network_probe)
+def test_no_network_is_reachable_from_a_workspace(make_request: MakeRequest, prober: Backend) -> None:
+    seen = prober.probe(make_request(GROUPED), network_probe)
     assert seen["interfaces"] == ["lo"]
     for target in ("postgres", "mariadb", "outside", "udp"):
         assert seen[target] != "ok", target  # OSError: network unreachable
@@ -151,21 +171,21 @@ def test_the_host_can_reach_postgres_so_the_probe_means_something() -> None:
 
 
 def test_only_the_granted_files_can_be_opened(
-    make_request: MakeRequest, people_path: Path, tmp_path: Path, backend: Backend
+    make_request: MakeRequest, people_path: Path, tmp_path: Path, prober: Backend
 ) -> None:
     other = people_path.parent / "other v1.parquet"
     other.write_bytes(people_path.read_bytes())
     catalog = tmp_path / "catalog.sqlite3"
     catalog.write_bytes(b"SQLite format 3\0")
     outside = [str(people_path), str(other), str(catalog), __file__, os.path.expanduser("~/.bash_history")]
-    if backend.name == "namespace":  # a container has its own /etc and /proc; the probe reads them below
+    if prober.name == "namespace":  # a container has its own /etc and /proc; the probe reads them below
         outside += ["/etc/passwd", "/proc/self/environ"]
-    seen = backend.probe(make_request(GROUPED), functools.partial(files_probe, outside=outside))
+    seen = prober.probe(make_request(GROUPED), functools.partial(files_probe, outside=outside))
     assert seen["data"] == ["0.parquet"] and seen["granted_rows"] == 30
     assert set(seen["outside"].values()) == {"FileNotFoundError"}, seen["outside"]
     assert seen["write_granted"] != "ok" and seen["write_root"] != "ok"
     assert seen["write_work"] == "ok"  # the job's own directory is where its result goes
-    if backend.name == "namespace":
+    if prober.name == "namespace":
         assert seen["root"] == ["data", "work"]
         assert seen["pid"] == 2  # under the new PID namespace's init
     else:
