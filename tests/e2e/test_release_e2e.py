@@ -15,9 +15,8 @@ import time
 from typing import Any
 
 import httpx
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from support import Stack
+from support import Stack, register_table
 
 from sandbox.auth import Role, add_user
 from sandbox.demo_data import residents
@@ -34,16 +33,7 @@ OUTPUTS = ("district", "n", "avg_income")
 def _pending_job(stack: Stack) -> tuple[str, str]:
     """A scenario over 600 residents and one job in it waiting for review: (scenario id, job id)."""
     table = residents(600, seed=21)
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf)
-    metadata = {"name": "residents", "classification": "general", "privacy_unit": "resident_id"}
-    r = stack["source"].post(
-        "/v1/datasets",
-        files={"file": ("residents.csv", buf.getvalue(), "text/csv")},
-        data={"metadata": json.dumps(metadata)},
-    )
-    assert r.status_code == 201, r.text
-    ds = r.json()["id"]
+    ds = register_table(stack, table)["id"]
     public = sorted(set(table.column("district").to_pylist()) - {SMALL})
     columns = {
         "resident_id": {"level": "join_key"},
