@@ -8,9 +8,10 @@ row and column as `check_report.sdc.suppressed`), then the row mark `suppressed`
 NULL in Parquet and JSON and reads `[c]` in CSV, so it is never mistaken for a real NULL and no row
 is dropped. A dp release has no flags (nothing is withheld; its noise is in the check report).
 
-The files are written to a staging directory inside the approving transaction and moved to
-`releases/<job id>/` only once it commits (`publish`); a decision that loses the race to release the
-same job removes its staging directory (`discard`), so no file exists without its release row.
+The approving transaction moves the job to released first (a conditional update: a decision that
+loses the race stops there, before writing anything), then writes the files to a staging directory;
+they are moved to `releases/<job id>/` only once it commits (`publish`), and removed if it does not
+(`discard`). So no file exists without its release row, and a job has one release.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ def create(rt: Runtime, s: Session, job: Job, actor: User) -> Staged:
 
 
 def publish(staged: Staged) -> None:
-    """Move committed artifacts into place. A directory already there belongs to no release (an
-    attempt that crashed between its move and its commit): only this job's one release row exists."""
+    """Move committed artifacts into place. A directory already there is no release's (left by an
+    older version, which moved files before committing): the job's one release row is this one."""
     if staged.final.exists():
         shutil.rmtree(staged.final)
     os.replace(staged.staging, staged.final)

@@ -47,12 +47,14 @@ count under a rounding base (all of them, changed or not: a flag on changed ones
 that the others were exact multiples). So a withheld cell is never mistaken for a real NULL, and the
 file says which cell and why without any value. `marked_for_csv` writes `[c]` (confidential, as
 the ONS marks it) in place of a withheld cell, where CSV could not tell NULL from empty.
+
 The companion `__units*` and `__dom*` columns exist only to apply these rules and never leave. The
 report says which cells were withheld and by which rule, never their values, unit counts or shares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -289,7 +291,9 @@ def marked_for_csv(table: pa.Table) -> pa.Table:
             flags = table.column(flag)
             withheld = pc.fill_null(pc.and_(pc.is_valid(flags), pc.not_equal(flags, ROUNDED)), False)
             if pc.any(withheld).as_py():
-                column = pc.if_else(withheld, pa.scalar(CSV_MARKER), column.cast(pa.string()))
+                # a type with no text form stays as it is: empty, and its flag names the rule
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    column = pc.if_else(withheld, pa.scalar(CSV_MARKER), column.cast(pa.string()))
         columns.append(column)
     return pa.table(columns, names=table.column_names)
 
