@@ -29,10 +29,9 @@ from sandbox.api.schemas import JobIn
 from sandbox.auth import Role, require
 from sandbox.catalog.models import User
 from sandbox.errors import ErrorCode, SandboxError
-from sandbox.jobs import granted_tables
+from sandbox.jobs import runnable_scenario
 from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
-from sandbox.scenarios import aware, visible
 from sandbox.workspace import ViewSpec, WorkspaceRequest, desensitize
 from sandbox.workspace import run as run_workspace
 from sandbox.workspace.runner import limits_of
@@ -47,25 +46,7 @@ def dry_run(rt: Runtime, actor: User, body: JobIn) -> dict[str, Any]:
     digest = hashlib.sha256(body.sql.encode()).hexdigest()
     work_dir = rt.settings.jobs_dir / f"dry-{uuid.uuid4().hex}"
     with rt.catalog.session() as s:
-        sc = visible(s, actor, body.scenario_id)
-        if sc.operator_id != actor.id:
-            raise SandboxError(ErrorCode.not_found, kind="scenario")
-        if sc.state != "approved":
-            raise SandboxError(ErrorCode.scenario_not_approved, scenario_id=sc.id, state=sc.state)
-        if aware(sc.expires_at) <= now:
-            raise SandboxError(ErrorCode.scenario_expired, scenario_id=sc.id)
-        if body.mode not in sc.modes:
-            raise SandboxError(
-                ErrorCode.mode_not_allowed, mode=body.mode, reason="the scenario does not grant it"
-            )
-        tables = granted_tables(s, sc)
-        for t in tables.values():
-            if body.mode not in rt.bundle.for_level(Classification(t.dataset.classification)).modes:
-                raise SandboxError(
-                    ErrorCode.mode_not_allowed,
-                    mode=body.mode,
-                    reason=f"the policy bundle does not allow it for {t.dataset.classification} data",
-                )
+        sc, tables = runnable_scenario(rt, s, actor, body, now)
         decision = gate.check(
             body.sql, GateContext(tables={k: v.grant for k, v in tables.items()}, mode=body.mode)
         )

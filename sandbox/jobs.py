@@ -136,10 +136,6 @@ class GrantedTable:
     grant: TableGrant
 
 
-def keys_of(column: Column) -> tuple[str, ...] | None:
-    return tuple(column.public_keys) if column.public_keys else None
-
-
 def granted_tables(
     s: Session, sc: Scenario, versions: Mapping[str, int] | None = None
 ) -> dict[str, GrantedTable]:
@@ -235,31 +231,36 @@ class Submitted:
     rejection: SandboxError | None
 
 
+def runnable_scenario(
+    rt: Runtime, s: Session, actor: User, body: JobIn, now: datetime
+) -> tuple[Scenario, dict[str, GrantedTable]]:
+    """The checks before the gate, shared by a submission and a dry run: the operator's own approved,
+    unexpired scenario, whose grant and whose datasets' bundle levels all allow `body.mode`."""
+    sc = visible(s, actor, body.scenario_id)
+    if sc.operator_id != actor.id:
+        raise SandboxError(ErrorCode.not_found, kind="scenario")
+    if sc.state != "approved":
+        raise SandboxError(ErrorCode.scenario_not_approved, scenario_id=sc.id, state=sc.state)
+    if aware(sc.expires_at) <= now:
+        raise SandboxError(ErrorCode.scenario_expired, scenario_id=sc.id)
+    if body.mode not in sc.modes:
+        raise SandboxError(
+            ErrorCode.mode_not_allowed, mode=body.mode, reason="the scenario does not grant it"
+        )
+    tables = granted_tables(s, sc)
+    for level in sorted({t.dataset.classification for t in tables.values()}):
+        if body.mode not in rt.bundle.for_level(Classification(level)).modes:
+            reason = f"the policy bundle does not allow it for {level} data"
+            raise SandboxError(ErrorCode.mode_not_allowed, mode=body.mode, reason=reason)
+    return sc, tables
+
+
 def submit(rt: Runtime, actor: User, body: JobIn) -> Submitted:
     """Grant checks, then the gate. A refused query is kept as a gate_rejected job for the record."""
     require(actor, Role.operator)
     now = datetime.now(UTC)
     with rt.catalog.session() as s:
-        sc = visible(s, actor, body.scenario_id)
-        if sc.operator_id != actor.id:
-            raise SandboxError(ErrorCode.not_found, kind="scenario")
-        if sc.state != "approved":
-            raise SandboxError(ErrorCode.scenario_not_approved, scenario_id=sc.id, state=sc.state)
-        if aware(sc.expires_at) <= now:
-            raise SandboxError(ErrorCode.scenario_expired, scenario_id=sc.id)
-        if body.mode not in sc.modes:
-            raise SandboxError(
-                ErrorCode.mode_not_allowed, mode=body.mode, reason="the scenario does not grant it"
-            )
-        tables = granted_tables(s, sc)
-        for t in tables.values():
-            policy = rt.bundle.for_level(Classification(t.dataset.classification))
-            if body.mode not in policy.modes:
-                raise SandboxError(
-                    ErrorCode.mode_not_allowed,
-                    mode=body.mode,
-                    reason=f"the policy bundle does not allow it for {t.dataset.classification} data",
-                )
+        sc, tables = runnable_scenario(rt, s, actor, body, now)
         epsilon = dp_budget.job_epsilon(rt.bundle, sc, body) if body.mode == "dp" else None
         decision = gate.check(
             body.sql,

@@ -114,7 +114,27 @@ def _round_approvals(s: Session, job_id: str) -> list[ReviewRecord]:
 
 
 def decide(rt: Runtime, actor: User, job_id: str, body: ReviewIn) -> ReviewOut:
+    """Record a decision; the approval that completes the count releases the job.
+
+    The release files are staged inside the transaction and moved into place only once it commits. A
+    decision that loses the race for the job (a second approval, a cancellation) fails at the
+    conditional state change, before any release row, and its staged files are removed: no file
+    without a release, never two releases.
+    """
     require(actor, Role.reviewer)
+    staged: list[release.Staged] = []  # filled once the job has moved to released
+    try:
+        out = _decide(rt, actor, job_id, body, staged)
+    except BaseException:
+        for files in staged:
+            release.discard(files)
+        raise
+    for files in staged:
+        release.publish(files)
+    return out
+
+
+def _decide(rt: Runtime, actor: User, job_id: str, body: ReviewIn, staged: list[release.Staged]) -> ReviewOut:
     with rt.catalog.session() as s:
         job = s.get(Job, job_id)
         if job is None:
@@ -150,9 +170,9 @@ def decide(rt: Runtime, actor: User, job_id: str, body: ReviewIn) -> ReviewOut:
         to, reason_code = OUTCOME[body.decision]
         if to == "released" and count < required:
             to = "pending_review"  # waits for an approval from a different reviewer
+        jobs.advance(s, job, to, actor=actor, reason_code=reason_code)  # the loser of a race stops here
         if to == "released":
-            release.create(rt, s, job, actor)
-        jobs.advance(s, job, to, actor=actor, reason_code=reason_code)
+            staged.append(release.create(rt, s, job, actor))
         return ReviewOut(
             job_id=job.id,
             reviewer_id=actor.id,

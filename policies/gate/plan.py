@@ -14,6 +14,21 @@ from typing import Any
 
 from policies.levels import ColumnLevel
 
+# Names the privacy layer adds to every released SDC table, so no output may take them: the row's
+# `suppressed` mark, and one `<output>__flag` status column per output (see `policies.privacy.sdc`).
+SUPPRESSED_COLUMN = "suppressed"
+FLAG_SUFFIX = "__flag"
+
+
+def is_reserved_output_name(name: str) -> bool:
+    """Companions start with `__`; the release marks take `suppressed` and the `__flag` suffix.
+
+    >>> [is_reserved_output_name(n) for n in ("__units", "n__flag", "Suppressed", "n_flag")]
+    [True, True, True, False]
+    """
+    lowered = name.lower()
+    return lowered.startswith("__") or lowered.endswith(FLAG_SUFFIX) or lowered == SUPPRESSED_COLUMN
+
 
 @dataclass(frozen=True)
 class ColumnGrant:

@@ -25,7 +25,7 @@ from sqlglot import exp
 from policies.gate import aggregates, keys
 from policies.gate.columns import Place, level_reason
 from policies.gate.nodes import disallowed, has_aggregate, is_column
-from policies.gate.plan import OutputKind
+from policies.gate.plan import OutputKind, is_reserved_output_name
 from policies.gate.reasons import Reason, ReasonCode, reason
 from policies.gate.scope import Scope, is_scope_column, resolve, string_alias
 from policies.gate.transforms import TRANSFORMS
@@ -56,7 +56,7 @@ def project(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
         if output is None:
             continue
         position = scope.source.position(item.args.get("alias") if isinstance(item, exp.Alias) else item)
-        if output.name.startswith("__"):
+        if is_reserved_output_name(output.name):
             reasons.append(reason(ReasonCode.reserved_output_name, output.name, position))
         if output.name.lower() in seen:
             reasons.append(reason(ReasonCode.duplicate_output_name, output.name, position))

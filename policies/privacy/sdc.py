@@ -40,12 +40,21 @@ group keys of a marked row are nulled too unless the value is a declared public 
 list of districts, say): that a rare key value exists at all can identify someone (`key_not_public`).
 Counts of released cells are then rounded if the bundle asks (`rounding_base`, `rounding_rule`).
 
+Every output `c` has a status column `c__flag` beside it (after the outputs, before `suppressed`):
+NULL for a cell released as computed, else the code of what was done to it: the rule that withheld
+it (one of `RULES`; the same row and column as the report's entry), or `rounded` for every released
+count under a rounding base (all of them, changed or not: a flag on changed ones only would tell
+that the others were exact multiples). So a withheld cell is never mistaken for a real NULL, and the
+file says which cell and why without any value. `marked_for_csv` writes `[c]` (confidential, as
+the ONS marks it) in place of a withheld cell, where CSV could not tell NULL from empty.
+
 The companion `__units*` and `__dom*` columns exist only to apply these rules and never leave. The
 report says which cells were withheld and by which rule, never their values, unit counts or shares.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -56,9 +65,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from policies.bundles import SdcRules
-from policies.gate.plan import OutputColumn, OutputKind
+from policies.gate.plan import FLAG_SUFFIX, SUPPRESSED_COLUMN, OutputColumn, OutputKind
 
-SUPPRESSED = "suppressed"  # the boolean column appended to every released table
+SUPPRESSED = SUPPRESSED_COLUMN  # the boolean column appended to every released table
 # Rule codes (API: a released code never changes meaning), in the order they are tried.
 MIN_UNITS = "min_units"  # an aggregate cell covering fewer than k privacy units
 ZERO = "zero"  # an aggregate cell no unit contributes to (zeros_disclosive)
@@ -68,6 +77,9 @@ DIFFERENCING = "differencing"  # the row's unit set is within k units of an alre
 SECONDARY = "secondary"  # withheld so that a withheld cell cannot be recovered by subtraction
 KEY_NOT_PUBLIC = "key_not_public"  # a group key of a suppressed row that is not a declared public key
 RULES: tuple[str, ...] = (MIN_UNITS, ZERO, DOMINANCE_NK, DOMINANCE_P, DIFFERENCING, SECONDARY, KEY_NOT_PUBLIC)
+ROUNDED = "rounded"  # a released count rounded to the bundle's base: a cell flag, not a suppression
+FLAGS: tuple[str, ...] = (*RULES, ROUNDED)  # every value a `<output>__flag` cell can hold besides NULL
+CSV_MARKER = "[c]"  # what a CSV release shows in place of a withheld cell
 COUNT_KINDS = frozenset({OutputKind.count, OutputKind.count_units, OutputKind.count_values})
 
 
@@ -89,7 +101,7 @@ class SdcReport:
     nulled_keys: int = 0  # group key cells nulled because their row was suppressed
     by_rule: Mapping[str, int] | None = None  # suppressed cells per rule code
     rules: Mapping[str, Any] | None = None  # the parameters applied (bundle values, never data)
-    rounded_cells: int = 0  # released count cells rounded to `rules["rounding_base"]`
+    rounded_cells: int = 0  # released count cells rounded to `rules["rounding_base"]` (flag `rounded`)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: counts, parameters and cell positions only."""
@@ -143,7 +155,7 @@ def apply(
     rules: SdcRules | None = None,
     differencing: np.ndarray | None = None,
 ) -> tuple[pa.Table, SdcReport]:
-    """Release `result` under the SDC rules: the operator's columns, then `suppressed`.
+    """Release `result` under the SDC rules: the operator's columns, a `__flag` per column, `suppressed`.
 
     `differencing` marks rows the scenario's differencing guard refuses (None: no guard).
 
@@ -155,6 +167,8 @@ def apply(
     [(None, None), (None, None), ('C', 30)]
     >>> [(c.row, c.column, c.rule) for c in report.suppressed if c.column == "n"]
     [(0, 'n', 'secondary'), (1, 'n', 'min_units')]
+    >>> released.column("n__flag").to_pylist()
+    ['secondary', 'min_units', None]
     """
     if k < 1:
         raise ValueError("k must be at least 1")
@@ -163,7 +177,12 @@ def apply(
     needed = [*names, group_units_column, *(o.units_column for o in outputs if o.units_column)]
     needed += [c for o in outputs for c in (o.dominance_total, o.dominance_top) if c]
     missing = sorted({c for c in needed if c not in result.column_names})
-    if missing or len(set(names)) != len(names) or SUPPRESSED in names:
+    if (
+        missing
+        or len(set(names)) != len(names)
+        or SUPPRESSED in names
+        or set(names) & set(map(flag_column, names))
+    ):
         raise ValueError(f"result does not fit the plan's outputs (missing {missing}, names {names})")
     rows = result.num_rows
     if differencing is not None and len(differencing) != rows:
@@ -204,17 +223,23 @@ def apply(
             fired[o.name] = np.where(masks[o.name], KEY_NOT_PUBLIC, "")
     fields = [pa.field(n, result.schema.field(n).type, nullable=True) for n in names]
     arrays = [_null_where(result.column(n), masks[n]) for n in names]
+    flags = {n: np.where(masks[n], fired[n], None) for n in names}
     rounded = 0
     if rules.rounding_base and rules.rounding_base > 1:
         for position, o in enumerate(outputs):
             if o.kind in COUNT_KINDS:
-                arrays[position], changed = _rounded(
-                    arrays[position], rules.rounding_base, rules.rounding_rule
-                )
-                rounded += changed
+                arrays[position], done = _rounded(arrays[position], rules.rounding_base, rules.rounding_rule)
+                flags[o.name][done] = ROUNDED
+                rounded += int(done.sum())
     table = pa.Table.from_arrays(
-        [*arrays, pa.array(row_mask, pa.bool_())],
-        schema=pa.schema([*fields, pa.field(SUPPRESSED, pa.bool_(), nullable=False)]),
+        [*arrays, *(pa.array(flags[n], pa.string()) for n in names), pa.array(row_mask, pa.bool_())],
+        schema=pa.schema(
+            [
+                *fields,
+                *(pa.field(flag_column(n), pa.string(), nullable=True) for n in names),
+                pa.field(SUPPRESSED, pa.bool_(), nullable=False),
+            ]
+        ),
     )
     cells = [
         SuppressedCell(int(row), name, str(fired[name][row]))
@@ -238,6 +263,39 @@ def apply(
         rounded_cells=rounded,
     )
     return table, report
+
+
+def flag_column(name: str) -> str:
+    """The status column of output `name` in a released SDC table.
+
+    >>> flag_column("avg_income")
+    'avg_income__flag'
+    """
+    return name + FLAG_SUFFIX
+
+
+def marked_for_csv(table: pa.Table) -> pa.Table:
+    """`table` as a CSV release writes it: a withheld cell reads `CSV_MARKER` instead of empty (a
+    rounded one keeps its value); columns without a withheld cell, and tables without flags (dp),
+    are unchanged.
+
+    >>> t = pa.table({"n": [None, None, 30], "n__flag": ["min_units", None, "rounded"]})
+    >>> marked_for_csv(t).column("n").to_pylist()
+    ['[c]', None, '30']
+    """
+    columns = []
+    for name in table.column_names:
+        column = table.column(name)
+        flag = flag_column(name)
+        if flag in table.column_names:
+            flags = table.column(flag)
+            withheld = pc.fill_null(pc.and_(pc.is_valid(flags), pc.not_equal(flags, ROUNDED)), False)
+            if pc.any(withheld).as_py():
+                # a type with no text form stays as it is: empty, and its flag names the rule
+                with contextlib.suppress(pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    column = pc.if_else(withheld, pa.scalar(CSV_MARKER), column.cast(pa.string()))
+        columns.append(column)
+    return pa.table(columns, names=table.column_names)
 
 
 def _mark(cell: np.ndarray, where: np.ndarray, rule: str) -> None:
@@ -278,24 +336,21 @@ def _contributions(result: pa.Table, total_column: str, top_column: str) -> tupl
     return total, top1, top2
 
 
-def _rounded(column: pa.ChunkedArray | pa.Array, base: int, rule: str) -> tuple[pa.Array, int]:
-    """Counts rounded to a multiple of `base` (nearest rounds halves up); NULL stays NULL."""
+def _rounded(column: pa.ChunkedArray | pa.Array, base: int, rule: str) -> tuple[pa.Array, np.ndarray]:
+    """Counts rounded to a multiple of `base` (nearest rounds halves up), and which cells were (every
+    non-NULL one); NULL stays NULL."""
     values = column.to_pylist()
     out: list[int | None] = []
-    changed = 0
     for v in values:
         if v is None:
             out.append(None)
-            continue
-        if rule == "up":
-            r = math.ceil(v / base) * base
+        elif rule == "up":
+            out.append(math.ceil(v / base) * base)
         elif rule == "down":
-            r = math.floor(v / base) * base
+            out.append(math.floor(v / base) * base)
         else:
-            r = math.floor(v / base + 0.5) * base
-        changed += r != v
-        out.append(r)
-    return pa.array(out, type=column.type), changed
+            out.append(math.floor(v / base + 0.5) * base)
+    return pa.array(out, type=column.type), np.array([v is not None for v in values], dtype=bool)
 
 
 def _units(result: pa.Table, column: str) -> np.ndarray:

@@ -24,14 +24,12 @@ def _number(v: Any) -> float | None:
 
 
 def pick_columns(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> tuple[int, int] | None:
-    """The first text column as labels and the first numeric column as values, if both exist."""
-    label = next((i for i, _ in enumerate(columns) if any(isinstance(r[i], str) for r in rows)), None)
+    """The first text column as labels and the first numeric column as values, if both exist; the
+    `suppressed` mark and the `__flag` columns of an SDC table are neither."""
+    data = [i for i, c in enumerate(columns) if c != "suppressed" and not c.endswith("__flag")]
+    label = next((i for i in data if any(isinstance(r[i], str) for r in rows)), None)
     value = next(
-        (
-            i
-            for i, c in enumerate(columns)
-            if i != label and c != "suppressed" and any(_number(r[i]) is not None for r in rows)
-        ),
+        (i for i in data if i != label and any(_number(r[i]) is not None for r in rows)),
         None,
     )
     return None if label is None or value is None else (label, value)

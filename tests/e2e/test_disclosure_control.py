@@ -10,7 +10,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from support import Stack
+from support import Stack, register_table
 
 from sandbox.demo_data import residents
 
@@ -27,16 +27,7 @@ def _wait(stack: Stack, job_id: str) -> dict[str, Any]:
 
 
 def _setup(stack: Stack, extra: dict[str, dict[str, Any]], granted: list[str], table: pa.Table) -> str:
-    buf = io.BytesIO()
-    pacsv.write_csv(table, buf)
-    metadata = {"name": "residents", "classification": "general", "privacy_unit": "resident_id"}
-    r = stack["source"].post(
-        "/v1/datasets",
-        files={"file": ("residents.csv", buf.getvalue(), "text/csv")},
-        data={"metadata": json.dumps(metadata)},
-    )
-    assert r.status_code == 201, r.text
-    ds = r.json()
+    ds = register_table(stack, table)
     districts = sorted(set(table.column("district").to_pylist()))
     columns = {
         "resident_id": {"level": "join_key"},

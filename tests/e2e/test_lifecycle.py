@@ -58,7 +58,7 @@ def test_new_version_is_used_by_later_jobs_and_a_changed_schema_is_held(stack: S
     assert job["check_report"]["dataset_versions"] == {ds["id"]: 2}
     stack["reviewer"].post(f"/v1/reviews/{job['id']}", json={"decision": "approve", "reason": "count"})
     got = json.loads(stack["operator"].get(f"/v1/jobs/{job['id']}/result", params={"format": "json"}).content)
-    assert got["rows"] == [{"n": 900, "suppressed": False}]
+    assert got["rows"] == [{"n": 900, "n__flag": None, "suppressed": False}]
 
     # columns removed: the version is held (see tests/e2e/test_sources.py); jobs keep version 2
     fewer = b"resident_id,district\n1,a\n"
@@ -105,4 +105,4 @@ def test_renamed_public_group_key_stays_visible_in_a_suppressed_row(stack: Stack
     job = wait(stack, "operator", job["id"])
     assert job["state"] == "pending_review", job
     rows = stack["reviewer"].get(f"/v1/reviews/{job['id']}").json()["rows"]
-    assert ["大鹏新区", None, True] in rows
+    assert ["大鹏新区", None, None, "min_units", True] in rows  # d, n, d__flag, n__flag

@@ -126,9 +126,10 @@ def test_whole_path_register_to_download(stack: Stack) -> None:
     queue = stack["reviewer"].get("/v1/reviews", params={"status": "pending"}).json()["items"]
     assert [j["id"] for j in queue] == [job["id"]]
     cand = stack["reviewer"].get(f"/v1/reviews/{job['id']}").json()
-    assert cand["columns"] == ["district", "n", "avg_income", "suppressed"]
+    outputs = ["district", "n", "avg_income"]  # then a flag per output and the row mark
+    assert cand["columns"] == [*outputs, *(f"{c}__flag" for c in outputs), "suppressed"]
     small = [row for row in cand["rows"] if row[0] == "大鹏新区"]
-    assert small == [["大鹏新区", None, None, True]]
+    assert small == [["大鹏新区", None, None, None, "min_units", "min_units", True]]
 
     r = stack["reviewer"].post(
         f"/v1/reviews/{job['id']}", json={"decision": "approve", "reason": "aggregates"}

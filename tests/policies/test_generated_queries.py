@@ -470,7 +470,8 @@ def release(query: Query, plan: Plan, world: World) -> tuple[pa.Table, pa.Table]
     with pa.OSFile(str(result.result_path)) as source:
         raw = pa.ipc.open_file(source).read_all()
     released, report = sdc.apply(raw, plan.outputs, plan.group_units_column, K, public_keys(plan))
-    assert released.column_names == [*(o.name for o in plan.outputs), sdc.SUPPRESSED]
+    names = [o.name for o in plan.outputs]
+    assert released.column_names == [*names, *map(sdc.flag_column, names), sdc.SUPPRESSED]
     assert not any(secret in json.dumps(report.to_dict()) for secret in SECRET_TEXTS)
     return raw, released
 

@@ -13,6 +13,7 @@ import pyarrow.csv as pacsv
 import pytest
 from support import Stack
 
+from policies.privacy import sdc
 from sandbox.client import AsyncClient, Client, SandboxAPIError, format_reasons
 from sandbox.demo_data import residents
 from sandbox.server import free_port
@@ -29,6 +30,11 @@ columns:
   sex: group
   income: {level: aggregate, lower: 0, upper: 5000000}
 """
+
+# the outputs, their flags and the row mark (docs/outputs.md)
+OUTPUTS = ["district", "n", "avg_income"]
+RELEASED_COLUMNS = [*OUTPUTS, *(f"{c}__flag" for c in OUTPUTS), "suppressed"]
+RELEASED_CSV = pacsv.ConvertOptions(null_values=["", sdc.CSV_MARKER], strings_can_be_null=True)
 
 
 @pytest.fixture
@@ -116,13 +122,13 @@ def test_whole_path_through_the_client(stack: Stack, c: dict[str, Client], tmp_p
 
     assert [j.id for j in c["reviewer"].review_queue()] == [job.id]
     cand = c["reviewer"].candidate(job.id)
-    assert cand.columns == ["district", "n", "avg_income", "suppressed"]
+    assert cand.columns == RELEASED_COLUMNS
     review = c["reviewer"].decide(job.id, "approve", "aggregates only")
     assert review.job_state == "released"
 
     csv = c["operator"].result(job.id, "csv")
     released = c["operator"].result_table(job.id)
-    from_csv = pacsv.read_csv(io.BytesIO(csv))
+    from_csv = pacsv.read_csv(io.BytesIO(csv), convert_options=RELEASED_CSV)  # [c]: withheld
     assert released.num_rows == len(districts) and released.column_names == cand.columns
     assert released.equals(from_csv.cast(released.schema)), (released.schema, from_csv.schema)
     got = c["operator"].download(job.id, "json")
@@ -258,5 +264,5 @@ def test_the_readme_worked_example_runs(
             if isinstance(client, Client):
                 client.close()
     table = ns["table"]
-    assert isinstance(table, pa.Table) and table.column_names == ["district", "n", "avg_income", "suppressed"]
+    assert isinstance(table, pa.Table) and table.column_names == RELEASED_COLUMNS
     assert ns["csv"] and table.num_rows == 10 and ns["pending"] == [ns["job"].id]  # type: ignore[attr-defined]

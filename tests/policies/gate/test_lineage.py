@@ -48,7 +48,15 @@ def test_having_on_an_aggregate_is_refused_where_it_would_tell_a_suppressed_cell
     )
     assert allowed.plan is not None
     rows = _release(allowed.plan, connection, k=1000)
-    assert rows == [{"household": None, "s": None, "suppressed": True}]
+    assert rows == [
+        {
+            "household": None,
+            "s": None,
+            "household__flag": "key_not_public",
+            "s__flag": "min_units",
+            "suppressed": True,
+        }
+    ]
 
 
 def test_union_rows_keep_their_own_units_through_the_privacy_layer(

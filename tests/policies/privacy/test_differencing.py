@@ -52,5 +52,5 @@ def test_guarded_rows_are_withheld_with_their_own_rule() -> None:
     outputs = (OutputColumn("n", OutputKind.count),)
     t = pa.table({"n": [999], "__units": [999]})
     released, report = sdc.apply(t, outputs, "__units", 10, differencing=np.array([True]))
-    assert released.to_pylist() == [{"n": None, "suppressed": True}]
+    assert released.to_pylist() == [{"n": None, "n__flag": sdc.DIFFERENCING, "suppressed": True}]
     assert [(c.column, c.rule) for c in report.suppressed] == [("n", sdc.DIFFERENCING)]

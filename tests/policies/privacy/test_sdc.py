@@ -8,7 +8,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies.gate.plan import OutputColumn, OutputKind
-from policies.privacy.sdc import KEY_NOT_PUBLIC, MIN_UNITS, SECONDARY, SUPPRESSED, SuppressedCell, apply
+from policies.privacy.sdc import (
+    KEY_NOT_PUBLIC,
+    MIN_UNITS,
+    SECONDARY,
+    SUPPRESSED,
+    SuppressedCell,
+    apply,
+    flag_column,
+)
 
 OUTPUTS = (
     OutputColumn("district", OutputKind.group, "district"),
@@ -60,8 +68,9 @@ def test_release_properties(rows: list[dict], k: int, public: list[str] | None) 
         table, OUTPUTS, "__units", k, {"district": public} if public is not None else None
     )
 
-    # exactly the operator's columns, then `suppressed`; companions never present; no row dropped
-    assert released.column_names == [o.name for o in OUTPUTS] + [SUPPRESSED]
+    # the operator's columns, a flag per column, then `suppressed`; no companion; no row dropped
+    names = [o.name for o in OUTPUTS]
+    assert released.column_names == [*names, *(flag_column(n) for n in names), SUPPRESSED]
     assert released.num_rows == table.num_rows
     assert [released.schema.field(o.name).type for o in OUTPUTS] == [
         SCHEMA.field(o.name).type for o in OUTPUTS
@@ -93,6 +102,11 @@ def test_release_properties(rows: list[dict], k: int, public: list[str] | None) 
     assert report.suppressed_rows == n_marked
     assert report.suppressed_cells == sum(1 for c in report.suppressed if c.rule != KEY_NOT_PUBLIC)
     assert report.nulled_keys == sum(1 for c in report.suppressed if c.rule == KEY_NOT_PUBLIC)
+    # the file's flags are the report's cells, same row and column, and nothing else
+    flagged = {
+        (i, n): r[flag_column(n)] for i, r in enumerate(after_rows) for n in names if r[flag_column(n)]
+    }
+    assert flagged == {(c.row, c.column): c.rule for c in report.suppressed}
 
 
 def table_of(**columns: list) -> pa.Table:
@@ -104,8 +118,14 @@ def test_small_group_row_is_blanked_and_marked_not_dropped() -> None:
     released, report = apply(t, OUTPUTS[:2], "__units", k=10, public_keys={"district": ["东城"]})
     # 东城 goes too: else the known total (one query away) minus 120 is 某村's count
     assert released.to_pylist() == [
-        {"district": "东城", "n": None, "suppressed": True},
-        {"district": None, "n": None, "suppressed": True},
+        {"district": "东城", "n": None, "district__flag": None, "n__flag": SECONDARY, "suppressed": True},
+        {
+            "district": None,
+            "n": None,
+            "district__flag": KEY_NOT_PUBLIC,
+            "n__flag": MIN_UNITS,
+            "suppressed": True,
+        },
     ]
     assert report.suppressed == (
         SuppressedCell(0, "n", SECONDARY),
@@ -128,7 +148,17 @@ def test_a_cell_with_few_units_is_suppressed_even_in_a_large_group() -> None:
     released, report = apply(t, OUTPUTS, "__units", k=10, public_keys={"district": ["东城"]})
     # n and mean go too: total = mean * (the count behind it), and rows are tied by such sums
     assert released.to_pylist() == [
-        {"district": "东城", "n": None, "total": None, "mean": None, "suppressed": True}
+        {
+            "district": "东城",
+            "n": None,
+            "total": None,
+            "mean": None,
+            "district__flag": None,
+            "n__flag": SECONDARY,
+            "total__flag": MIN_UNITS,
+            "mean__flag": SECONDARY,
+            "suppressed": True,
+        }
     ]
     assert report.suppressed == (
         SuppressedCell(0, "n", SECONDARY),
@@ -155,9 +185,9 @@ def test_rows_without_aggregates_are_still_checked() -> None:
     t = table_of(district=["东城", "某村", "西城"], __units=[30, 1, 40])
     released, report = apply(t, OUTPUTS[:1], "__units", k=10)
     assert released.to_pylist() == [
-        {"district": None, "suppressed": True},
-        {"district": None, "suppressed": True},
-        {"district": "西城", "suppressed": False},
+        {"district": None, "district__flag": KEY_NOT_PUBLIC, "suppressed": True},
+        {"district": None, "district__flag": KEY_NOT_PUBLIC, "suppressed": True},
+        {"district": "西城", "district__flag": None, "suppressed": False},
     ]
     assert (report.cells, report.suppressed_rows) == (0, 2)
 

@@ -118,14 +118,20 @@ def test_cells_of_one_row_are_withheld_together() -> None:
     mean = OutputColumn("m", OutputKind.avg, "x", "__units_1")
     t = table(d=["A"], c=[3], s=[30], m=[10.0], __units=[50], __units_1=[3])
     released, report = sdc.apply(t, (GROUP, count_x, total, mean), "__units", 10, KEYS)
-    assert released.to_pylist() == [{"d": "A", "c": None, "s": None, "m": None, "suppressed": True}]
+    assert released.select(["d", "c", "s", "m", "suppressed"]).to_pylist() == [
+        {"d": "A", "c": None, "s": None, "m": None, "suppressed": True}
+    ]
+    flags = released.select(["d__flag", "c__flag", "s__flag", "m__flag"]).to_pylist()
+    assert flags == [
+        {"d__flag": None, "c__flag": sdc.MIN_UNITS, "s__flag": sdc.MIN_UNITS, "m__flag": sdc.MIN_UNITS}
+    ]
     assert {c.rule for c in report.suppressed} == {sdc.MIN_UNITS}
 
 
 def test_a_single_row_total_has_no_complement() -> None:
     t = table(n=[3], __units=[3])
     released, report = sdc.apply(t, (COUNT,), "__units", 10)
-    assert released.to_pylist() == [{"n": None, "suppressed": True}]
+    assert released.to_pylist() == [{"n": None, "n__flag": sdc.MIN_UNITS, "suppressed": True}]
     assert rules_of(report) == {(0, "n"): sdc.MIN_UNITS}
 
 
@@ -138,7 +144,9 @@ def test_released_counts_are_rounded_by_the_bundle_rule(rule: str, expected: lis
     rules = SdcRules(rounding_base=5, rounding_rule=rule)
     released, report = sdc.apply(t, (GROUP, COUNT), "__units", 10, KEYS, rules)
     assert released.column("n").to_pylist() == expected
-    assert report.rounded_cells == sum(a != b for a, b in zip([12, 13, 15, 19], expected, strict=True))
+    # every released count is flagged, changed or not (15 too): unflagged would mean "exact"
+    assert released.column("n__flag").to_pylist() == [sdc.ROUNDED] * 4 and report.rounded_cells == 4
+    assert released.column("d__flag").to_pylist() == [None] * 4
     assert report.rules is not None and report.rules["rounding_base"] == 5
 
 

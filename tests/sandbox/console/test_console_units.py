@@ -12,6 +12,7 @@ from sqlalchemy import update
 
 from policies import bundles
 from policies.levels import Classification
+from policies.privacy import sdc
 from sandbox import review
 from sandbox.auth import Role, add_user
 from sandbox.catalog.models import ConsoleSession
@@ -68,6 +69,19 @@ def test_bar_chart_draws_released_values_and_skips_suppressed_rows() -> None:
     assert charts.bar_chart(["d", "n"], [["a", None]]) is None  # nothing released
 
 
+def test_output_table_shows_flags_as_marks_not_columns() -> None:
+    from sandbox.console.web import environment
+
+    columns = ["district", "n", "district__flag", "n__flag", "suppressed"]
+    rows = [["南山区", 120, None, "rounded", False], [None, None, "key_not_public", "min_units", True]]
+    macro = '{% from "macros.html" import output_table with context %}{{ output_table(columns, rows) }}'
+    html = environment().from_string(macro).render(t=i18n.translator("en"), columns=columns, rows=rows)
+    assert "<th>district</th>" in html and "__flag</th>" not in html  # flags are marks, not columns
+    assert html.count('class="supp"') == 2 and 'data-rule="min_units"' in html and "[c]" in html
+    assert "fewer than k privacy units" in html and 'class="rounded"' in html and ">120<" in html
+    assert charts.pick_columns(columns, rows) == (0, 1)  # a flag is never the label or the value
+
+
 def test_budget_chart_accumulates_spends_against_the_budget() -> None:
     t0 = datetime(2026, 12, 1, tzinfo=UTC)
     svg = str(charts.budget_chart([(t0, 0.25), (t0 + timedelta(hours=1), 0.5)], 1.0))
@@ -82,7 +96,7 @@ def test_both_catalogues_have_every_key_the_templates_use() -> None:
     for path in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"t\('([a-z_]+\.[a-z_]+)'", path.read_text(encoding="utf-8")))
     used |= {f"state.{s.value}" for s in JobState} | {f"role.{r.value}" for r in Role}
-    used |= {f"class.{c.value}" for c in Classification}
+    used |= {f"class.{c.value}" for c in Classification} | {f"rule.{code}" for code in sdc.FLAGS}
     missing = sorted(k for k in used if k not in zh)
     assert not missing, missing
     assert i18n.translator("en")("home.welcome", name="x") == "Welcome, x"

@@ -261,6 +261,14 @@ SELECT COUNT(*) AS n, SUM(income) AS N FROM residents;
 -- expect: reserved_output_name
 SELECT COUNT(*) AS __units FROM residents;
 
+-- title: output named like the release's row mark
+-- expect: reserved_output_name
+SELECT district, COUNT(*) AS Suppressed FROM residents GROUP BY district;
+
+-- title: output named like a cell flag of the release
+-- expect: reserved_output_name
+SELECT district, COUNT(*) AS n__flag FROM residents GROUP BY district;
+
 -- title: chinese hidden column unquoted
 -- expect: hidden_column, raw_projection
 SELECT 姓名 FROM 居民;
