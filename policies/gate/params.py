@@ -117,7 +117,9 @@ class Param:
             day = dt.date.fromisoformat(value) if isinstance(value, str) and len(value) == 10 else None
         except ValueError:
             day = None
-        if day is None or not (dt.date.fromisoformat(str(self.min)) <= day <= dt.date.fromisoformat(str(self.max))):
+        if day is None or not (
+            dt.date.fromisoformat(str(self.min)) <= day <= dt.date.fromisoformat(str(self.max))
+        ):
             raise bad
         return day
 
@@ -137,6 +139,23 @@ class ParamSchema:
 
     def to_dict(self) -> dict[str, Any]:
         return {p.name: p.to_dict() for p in self.params}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ParamSchema:
+        """A schema as `to_dict` stored it (already resolved and validated)."""
+        return cls(
+            tuple(
+                Param(
+                    name,
+                    ParamType(s["type"]),
+                    tuple(s.get("values", ())),
+                    s.get("column"),
+                    s.get("min"),
+                    s.get("max"),
+                )
+                for name, s in d.items()
+            )
+        )
 
 
 def _column(ref: str, tables: Mapping[str, TableGrant]) -> ColumnGrant | None:
@@ -159,7 +178,11 @@ def parse_schema(raw: Mapping[str, Any], tables: Mapping[str, TableGrant]) -> Pa
             raise ParamError(bad, name, "type is one of enum, int, date") from None
         if kind is ParamType.enum:
             ref = spec.get("column")
-            col = _column(ref, tables) if isinstance(ref, str) and ref.rpartition(".")[0].lower() in tables else None
+            col = (
+                _column(ref, tables)
+                if isinstance(ref, str) and ref.rpartition(".")[0].lower() in tables
+                else None
+            )
             if col is None or not col.public_keys:
                 raise ParamError(bad, name, "an enum names a granted table.column with declared public keys")
             values = spec.get("values", list(col.public_keys))
@@ -198,7 +221,7 @@ class _Dialect(DuckDB):
 
 
 def _tree(sql: str) -> exp.Expr:
-    parsed, reasons = parse(sql)
+    parsed, _ = parse(sql)
     if parsed.tree is None:
         raise ParamError(ParamProblem.param_schema_invalid, "sql", "the template does not parse")
     for cast in parsed.tree.find_all(exp.Cast):
@@ -245,16 +268,22 @@ def check_placement(sql: str, schema: ParamSchema, tables: Mapping[str, TableGra
     for node in placeholders(tree):
         name = node.name
         if name not in declared:
-            raise ParamError(ParamProblem.param_unknown, name or "?", "the template uses an undeclared parameter")
+            raise ParamError(
+                ParamProblem.param_unknown, name or "?", "the template uses an undeclared parameter"
+            )
         operand = _operand(node)
         refs = column_refs(operand) if operand is not None else []
         if len(refs) != 1:
-            raise ParamError(ParamProblem.param_misplaced, name, "a parameter is the literal of a one-column test")
+            raise ParamError(
+                ParamProblem.param_misplaced, name, "a parameter is the literal of a one-column test"
+            )
         ref = refs[0]
         col = _column(f"{ref.table}.{ref.name}" if ref.table else ref.name, tables)
         if col is None or col.level not in PLACEABLE:
             raise ParamError(
-                ParamProblem.param_misplaced, name, "only a group, compare or public column is tested against it"
+                ParamProblem.param_misplaced,
+                name,
+                "only a group, compare or public column is tested against it",
             )
         if not _kind_fits(declared[name], col):
             raise ParamError(ParamProblem.param_misplaced, name, "its type does not match the tested column")
