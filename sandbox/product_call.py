@@ -11,7 +11,8 @@
 6. The workspace runs the plan (a warm one when the pool is there, keyed by product and pin).
 7. sdc: the differencing guard over the lineage's released unit sets, the thresholds and dominance
    rules, then the output PII scan (`sandbox.run.privacy_check`). Any suppressed cell refuses the whole
-   call (`output_disclosive`): a consumer never sees a partial table whose holes could be read.
+   call (`output_disclosive`): a consumer never sees a partial table whose holes could be read. So
+   does an empty output when the bundle holds zeros disclosive: no row says nobody matched.
 8. Released to the caller, unless the policy bundle asks for per-output review at the level of the
    data (`per_output_review`): then the call becomes a job pending review, and its release is
    downloaded (and metered) as a job's.
@@ -215,8 +216,8 @@ def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCal
     if hits:
         raise SandboxError(ErrorCode.output_pii, detail={"output_pii": [h.to_dict() for h in hits]})
     suppressed = report["sdc"].get("suppressed", [])
-    if suppressed:
-        rules = sorted({c["rule"] for c in suppressed})
+    if suppressed or (raw.num_rows == 0 and prep.level.sdc.zeros_disclosive):
+        rules = sorted({c["rule"] for c in suppressed}) or ["empty_output"]  # no row: a zero for every cell
         raise SandboxError(ErrorCode.output_disclosive, detail={"rules": rules}, rules=", ".join(rules))
     timings = {"query_s": round(result.query_s, 4), "workspace_s": round(result.total_s, 4)}
     if prep.level.per_output_review:
