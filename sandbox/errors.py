@@ -58,6 +58,7 @@ class ErrorCode(StrEnum):
     query_out_of_memory = "query_out_of_memory"
     result_too_large = "result_too_large"
     workspace_crashed = "workspace_crashed"
+    workspace_busy = "workspace_busy"
     # governance (issue 8)
     commercial_purpose = "commercial_purpose"
     retention_not_reached = "retention_not_reached"
@@ -164,6 +165,7 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "The query's result has more rows than the workspace allows ({limit} rows).",
     ),
     ErrorCode.workspace_crashed: (500, "The workspace process ended unexpectedly."),
+    ErrorCode.workspace_busy: (503, "Every workspace for this call is busy; try again shortly."),
     ErrorCode.commercial_purpose: (
         422,
         "A public-interest (free) scenario may not carry a commercial purpose: the purpose names {term!r} "

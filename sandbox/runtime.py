@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sandbox.jobqueue import Deferrer, QueueDispatcher
     from sandbox.refresh import Refresher
     from sandbox.worker import Dispatcher
+    from sandbox.workspace.warm import WarmPool
 
 
 class Runtime:
@@ -45,6 +46,8 @@ class Runtime:
         self._deferrer: Deferrer | None = None
         self.refresher: Refresher | None = None
         self._job_changed = threading.Condition()
+        self._warm_pool: WarmPool | None = None
+        self._warm_lock = threading.Lock()
 
     def job_changed(self) -> None:
         """Wake requests waiting on a job's state (long polls); called after each commit."""
@@ -63,6 +66,26 @@ class Runtime:
 
                 self._analyzer = build_analyzer(self.settings.nlp_dir)
             return self._analyzer
+
+    def warm_pool(self) -> WarmPool:
+        """Warm workspaces for product calls, made on first use; closed with the runtime."""
+        with self._warm_lock:
+            if self._warm_pool is None:
+                from sandbox.workspace.runner import limits_of
+                from sandbox.workspace.warm import WarmPool
+
+                s = self.settings
+                self._warm_pool = WarmPool(
+                    s.workspace_backend,
+                    limits_of(s),
+                    s.tmp_dir / "warm",
+                    per_key=s.warm_per_key,
+                    idle_s=s.warm_idle_s,
+                    max_workspaces=s.warm_max_workspaces,
+                    max_calls=s.warm_max_calls,
+                    wait_s=s.warm_wait_s,
+                )
+            return self._warm_pool
 
     def start_dispatcher(self) -> Dispatcher | QueueDispatcher:
         """Run jobs in this process: the dispatcher, or a queue worker when jobs go through the queue."""
@@ -104,4 +127,8 @@ class Runtime:
         if self._deferrer is not None:
             self._deferrer.close()
             self._deferrer = None
+        with self._warm_lock:
+            if self._warm_pool is not None:
+                self._warm_pool.close()
+                self._warm_pool = None
         self.catalog.dispose()

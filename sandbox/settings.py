@@ -36,6 +36,27 @@ class Settings(BaseSettings):
             "Most rows a job's result may have; a larger result fails the job with `result_too_large`."
         ),
     )
+    warm_per_key: int = Field(
+        default=2, ge=1, description="Warm workspaces (product calls) kept at most per key, e.g. per product."
+    )
+    warm_max_workspaces: int = Field(
+        default=16,
+        ge=1,
+        description="Warm workspaces open at most in all; the least recently used idle one makes room.",
+    )
+    warm_idle_s: float = Field(
+        default=300.0, gt=0, description="A warm workspace idle this long (seconds) is closed."
+    )
+    warm_max_calls: int = Field(
+        default=1000,
+        ge=1,
+        description="Calls a warm workspace serves before it is replaced (its CPU rlimit is cumulative).",
+    )
+    warm_wait_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long a call waits for a busy warm workspace before `workspace_busy`.",
+    )
     worker_threads: int = Field(default=2, description="Jobs run at once by the in-process dispatcher.")
     classify_sample_rows: int = Field(default=200, description="Values per column scanned for PII.")
     max_upload_mb: int = Field(default=2048, description="Largest accepted upload (MiB).")

@@ -109,11 +109,15 @@ def _wait_and_report(pid: int) -> int:
     return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1
 
 
-def _spare_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | None = None) -> None:
+Body = Callable[[Connection], None]  # what PID 2 runs: it reports on `conn` and ends with os._exit
+
+
+def _spare_main(conn: Connection, body: Body | None = None) -> None:
     """Host side of a namespace spare; it mirrors how the workspace ended, for process._exit_code.
 
     The spare itself has threads (pyarrow's allocator starts one) and a threaded process may not
-    make a user namespace, so a forked, single-threaded child does the unsharing.
+    make a user namespace, so a forked, single-threaded child does the unsharing. `body` is what the
+    workspace does once inside: one job (default), a test probe, or a warm workspace's serving loop.
     """
     try:
         process._quiet(keep=conn.fileno())
@@ -122,12 +126,12 @@ def _spare_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | Non
         _report(conn, _failed(ErrorCode.workspace_crashed))
         os._exit(0)
     if pid == 0:
-        _unshared_main(conn, probe)
+        _unshared_main(conn, body or _one_job)
     conn.close()
     _mirror(_wait_and_report(pid))
 
 
-def _unshared_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | None) -> None:
+def _unshared_main(conn: Connection, body: Body) -> None:
     """Leave the host's namespaces, fork the new PID namespace's init, mirror how it ended."""
     try:
         _die_with_parent()
@@ -137,7 +141,7 @@ def _unshared_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | 
         _report(conn, _failed(ErrorCode.workspace_crashed))
         os._exit(0)
     if pid == 0:
-        _init_main(conn, probe)
+        _init_main(conn, body)
     conn.close()
     _mirror(_wait_and_report(pid))
 
@@ -151,40 +155,55 @@ def _mirror(code: int) -> None:
     os._exit(code)
 
 
-def _init_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | None) -> None:
+def _init_main(conn: Connection, body: Body) -> None:
     """PID 1 of the new namespace: start the workspace and pass on how it ended."""
     code = 1
     try:
         _die_with_parent()
         pid = os.fork()
         if pid == 0:
-            _workspace_main(conn, probe)
+            _workspace_main(conn, body)
         conn.close()
         code = _wait_and_report(pid)
     finally:
         os._exit(code)
 
 
-def _workspace_main(conn: Connection, probe: Callable[[WorkspaceRequest], Any] | None) -> None:
-    """PID 2: open DuckDB, take one request, enter its filesystem, run, report, exit."""
-    status = _failed(ErrorCode.workspace_crashed)
-    reply: bytes | None = None
+def _workspace_main(conn: Connection, body: Body) -> None:
+    """PID 2: tied to its init's life, then the body; it never returns."""
     try:
         _die_with_parent()
+        body(conn)
+    except BaseException:
+        _report(conn, _failed(ErrorCode.workspace_crashed))
+    finally:
+        os._exit(0)
+
+
+def _one_job(conn: Connection) -> None:
+    """Open DuckDB, take one request, enter its filesystem, run, report, exit."""
+    status = _failed(ErrorCode.workspace_crashed)
+    try:
         con = duckdb.connect(":memory:")
-        request = conn.recv()
-        if not isinstance(request, WorkspaceRequest):
-            raise TypeError("a workspace takes one WorkspaceRequest")
-        inside = enter(request)
-        if probe is not None:
-            reply = json.dumps(probe(inside)).encode()
-        else:
-            status = execute(inside, con=con, close=False)
+        status = execute(enter(process.receive(conn)), con=con, close=False)
     except BaseException:
         status = _failed(ErrorCode.workspace_crashed)
     finally:
         try:
-            conn.send_bytes(reply if reply is not None else status.encode())
+            conn.send_bytes(status.encode())
+            conn.close()
+        finally:
+            os._exit(0)
+
+
+def _probe_job(conn: Connection, check: Callable[[WorkspaceRequest], Any]) -> None:
+    """Test-only body: set up exactly as for a job, then report `check(inside)` as JSON."""
+    reply = _failed(ErrorCode.workspace_crashed).encode()
+    try:
+        reply = json.dumps(check(enter(process.receive(conn)))).encode()
+    finally:
+        try:
+            conn.send_bytes(reply)
             conn.close()
         finally:
             os._exit(0)
@@ -195,13 +214,14 @@ def _report(conn: Connection, status: _Status) -> None:
         conn.send_bytes(status.encode())
 
 
-def enter(request: WorkspaceRequest) -> WorkspaceRequest:
+def enter(request: WorkspaceRequest, lives: int = 1) -> WorkspaceRequest:
     """Limit this process, build its filesystem of granted files only, and pivot into it.
 
     Returns the request as seen from inside: views on `/data/N.parquet`, work dir `/work`. The one
-    set-up the production path and the isolation tests' probe both go through.
+    set-up jobs, warm workspaces (`lives` queries' CPU time, see process._limit) and the isolation
+    tests' probe all go through.
     """
-    process._limit(request.limits)
+    process._limit(request.limits, lives)
     process._setrlimit(resource.RLIMIT_NPROC, _NPROC)
     sources = [os.open(v.parquet_path, os.O_PATH) for v in request.views]
     work = os.open(request.work_dir, os.O_PATH | os.O_DIRECTORY)
@@ -290,7 +310,7 @@ def run(request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None
 
 def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
     """Test-only: run `check(inside_request)` in a workspace set up exactly as for a job; its JSON."""
-    spare = process._Spare(functools.partial(_spare_main, probe=check))
+    spare = process._Spare(functools.partial(_spare_main, body=functools.partial(_probe_job, check=check)))
     try:
         spare.conn.send(request)
         if not spare.conn.poll(timeout_s):

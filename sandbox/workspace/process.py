@@ -43,6 +43,7 @@ _PRELOAD = [
     "sandbox.workspace.runner",
     "sandbox.workspace.process",
     "sandbox.workspace.namespace",
+    "sandbox.workspace.warm",
 ]
 
 
@@ -136,6 +137,14 @@ class _Pool:
             self._refilling = True
         threading.Thread(target=self._refill, name="workspace-spares", daemon=True).start()
 
+    def close(self) -> None:
+        """Kill the spares kept ready; a refill still running may add one more, which dies with us."""
+        with self._lock:
+            ready, self._ready = self._ready, []
+            self.size = 0
+        for spare in ready:
+            spare.discard()
+
     def _refill(self) -> None:
         try:
             while True:
@@ -165,33 +174,36 @@ def run_in_child(
     `pool` is the spares of another backend built on these processes (namespace)."""
     pool = pool or _pool()
     spare = pool.take()
-    deadline = time.monotonic() + request.limits.timeout_s + _GRACE_S
     try:
         spare.conn.send(request)
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                _kill(spare.process)
-                return _failed(ErrorCode.query_timeout)
-            if spare.conn.poll(min(remaining, _STOP_SLICE_S) if should_stop else remaining):
-                break
-            if should_stop is not None and should_stop():
-                _kill(spare.process)
-                return _failed(ErrorCode.job_stopped)
-        try:
-            status: _Status | None = _Status.decode(spare.conn.recv_bytes(4096))
-        except (EOFError, OSError, ValueError, KeyError, TypeError):
-            status = None  # the child died before reporting, or reported nonsense
-        if status is None:
-            spare.process.join(_JOIN_S)
-            return _failed(_exit_code(spare.process.exitcode))
-        return status
+        return await_status(spare, time.monotonic() + request.limits.timeout_s + _GRACE_S, should_stop)
     except (OSError, EOFError):
         _kill(spare.process)
         return _failed(ErrorCode.workspace_crashed)
     finally:
         spare.conn.close()
         pool.refill(reap=spare.process)
+
+
+def await_status(spare: _Spare, deadline: float, should_stop: Callable[[], bool] | None = None) -> _Status:
+    """The spare's next status report, or why none came: killed at `deadline` (monotonic) with
+    query_timeout or once `should_stop()` with job_stopped; a child that died or reported nonsense
+    is classified by how it ended. Shared by one-shot jobs and warm workspaces (warm.py)."""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            _kill(spare.process)
+            return _failed(ErrorCode.query_timeout)
+        if spare.conn.poll(min(remaining, _STOP_SLICE_S) if should_stop else remaining):
+            break
+        if should_stop is not None and should_stop():
+            _kill(spare.process)
+            return _failed(ErrorCode.job_stopped)
+    try:
+        return _Status.decode(spare.conn.recv_bytes(4096))
+    except (EOFError, OSError, ValueError, KeyError, TypeError):  # died before reporting, or nonsense
+        spare.process.join(_JOIN_S)
+        return _failed(_exit_code(spare.process.exitcode))
 
 
 def _kill_after(child: BaseProcess, grace_s: float) -> None:
@@ -222,9 +234,7 @@ def _spare_main(conn: Connection) -> None:
     try:
         _quiet(keep=conn.fileno())
         con = duckdb.connect(":memory:")
-        request = conn.recv()
-        if not isinstance(request, WorkspaceRequest):
-            raise TypeError("a workspace takes one WorkspaceRequest")
+        request = receive(conn)
         _limit(request.limits)
         status = execute(request, con=con, close=False)
     except BaseException:
@@ -235,6 +245,14 @@ def _spare_main(conn: Connection) -> None:
             conn.close()
         finally:
             os._exit(0)
+
+
+def receive(conn: Connection) -> WorkspaceRequest:
+    """The one request a workspace is opened for."""
+    request = conn.recv()
+    if not isinstance(request, WorkspaceRequest):
+        raise TypeError("a workspace takes one WorkspaceRequest")
+    return request
 
 
 def _quiet(keep: int) -> None:
@@ -248,14 +266,20 @@ def _quiet(keep: int) -> None:
     _setrlimit(resource.RLIMIT_CORE, 0)
 
 
-def _limit(limits: Limits) -> None:
-    """The job's rlimits, set before its first access rule, view or query."""
-    cpu_s = int(limits.timeout_s * max(1, limits.threads)) + 10
+def _limit(limits: Limits, lives: int = 1) -> None:
+    """The job's rlimits, set before its first access rule, view or query. A warm workspace serves
+    many queries: its CPU time (cumulative) covers `lives` of them and its pool retires it before."""
+    cpu_s = cpu_budget_s(limits) * max(1, lives)
     _setrlimit(resource.RLIMIT_AS, (limits.memory_mb * 4 + 4096) * _MIB)
     _setrlimit(resource.RLIMIT_CPU, cpu_s, cpu_s + 5)  # SIGXCPU first, SIGKILL 5 s later
     _setrlimit(resource.RLIMIT_NOFILE, 256)
     # RLIMIT_NPROC is left alone: it counts every process of the user, not of this child, and
     # DuckDB SQL cannot start processes; `threads` bounds the engine's threads.
+
+
+def cpu_budget_s(limits: Limits) -> int:
+    """CPU seconds one query may use: all its threads busy until the timeout, plus start-up."""
+    return int(limits.timeout_s * max(1, limits.threads)) + 10
 
 
 def _setrlimit(which: int, soft: int, hard: int | None = None) -> None:

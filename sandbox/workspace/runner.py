@@ -177,29 +177,43 @@ def execute(
     try:
         con = open_locked(request.views, request.limits, request.work_dir, con)
         try:
-            if not views.reads_only_views(con, request.sql, [v.name for v in request.views]):
-                return _failed(ErrorCode.query_failed)
-            timer = threading.Timer(request.limits.timeout_s, con.interrupt)
-            timer.daemon = True
-            timer.start()
-            started = time.perf_counter()
-            try:
-                # Materialized, not streamed: a streamed reader turns engine errors into OSError
-                # and the class, which is all that decides the code, would be lost. The row limit is
-                # a LIMIT node on the parsed relation, not SQL text around the query: the engine stops
-                # after one row too many (a cross join is cut short), and ORDER BY is kept.
-                table = con.sql(request.sql).limit(request.limits.max_rows + 1).to_arrow_table()
-            finally:
-                timer.cancel()
-            query_s = time.perf_counter() - started
+            status, table = query(con, request.sql, [v.name for v in request.views], request.limits)
         finally:
             if close:  # a workspace child skips it: os._exit frees everything at once, sooner
                 con.close()
-        if table.num_rows > request.limits.max_rows:
-            return _Status(False, 0, ErrorCode.result_too_large, query_s)
+        if table is None:
+            return status
         with pa.OSFile(str(result_path), "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
             writer.write_table(table)
-        return _Status(True, table.num_rows, None, query_s)
+        return status
     except Exception as exc:  # every failure becomes a code; the message is dropped right here
         result_path.unlink(missing_ok=True)
         return _failed(sanitize.code_of(exc))
+
+
+def query(
+    con: duckdb.DuckDBPyConnection, sql: str, view_names: Sequence[str], limits: Limits
+) -> tuple[_Status, pa.Table | None]:
+    """Check and run one query on an open locked connection: the step one-shot and warm workspaces
+    share. The table comes back only when the status is ok (at most `limits.max_rows` rows)."""
+    try:
+        if not views.reads_only_views(con, sql, view_names):
+            return _failed(ErrorCode.query_failed), None
+        timer = threading.Timer(limits.timeout_s, con.interrupt)
+        timer.daemon = True
+        timer.start()
+        started = time.perf_counter()
+        try:
+            # Materialized, not streamed: a streamed reader turns engine errors into OSError
+            # and the class, which is all that decides the code, would be lost. The row limit is
+            # a LIMIT node on the parsed relation, not SQL text around the query: the engine stops
+            # after one row too many (a cross join is cut short), and ORDER BY is kept.
+            table = con.sql(sql).limit(limits.max_rows + 1).to_arrow_table()
+        finally:
+            timer.cancel()
+        query_s = time.perf_counter() - started
+    except Exception as exc:  # every failure becomes a code; the message is dropped right here
+        return _failed(sanitize.code_of(exc)), None
+    if table.num_rows > limits.max_rows:
+        return _Status(False, 0, ErrorCode.result_too_large, query_s), None
+    return _Status(True, table.num_rows, None, query_s), table

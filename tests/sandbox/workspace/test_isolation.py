@@ -1,7 +1,8 @@
 """The namespace backend, seen from inside a real workspace: no network, no file but the granted ones.
 
 The probes run Python in a workspace set up by `namespace.enter`, the same code a job goes through;
-they are module-level functions so the workspace process can import them by name.
+they are module-level functions so the workspace process can import them by name. Each probe runs
+in a one-shot workspace and in a warm one (warm.py) that has opened its views and served a query.
 """
 
 from __future__ import annotations
@@ -14,13 +15,16 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pytest
 
 from sandbox.errors import ErrorCode
-from sandbox.workspace import Limits, WorkspaceRequest, namespace, run
+from sandbox.workspace import Limits, WorkspaceRequest, namespace, run, warm
 
 MakeRequest = Callable[..., WorkspaceRequest]
 HTTP = "http://127.0.0.1:5432/x.csv"
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
+Probe = Callable[[WorkspaceRequest, Callable[[WorkspaceRequest], Any]], Any]
+PROBES = pytest.mark.parametrize("probe", [namespace.probe, warm.probe], ids=["one_shot", "warm"])
 
 
 def _attempt(fn: Callable[[], Any]) -> str:
@@ -71,8 +75,9 @@ def files_probe_outside(paths: list[str]) -> Callable[[WorkspaceRequest], dict[s
     return functools.partial(files_probe, outside=paths)
 
 
-def test_no_network_is_reachable_from_a_workspace(make_request: MakeRequest) -> None:
-    seen = namespace.probe(make_request(GROUPED), network_probe)
+@PROBES
+def test_no_network_is_reachable_from_a_workspace(make_request: MakeRequest, probe: Probe) -> None:
+    seen = probe(make_request(GROUPED), network_probe)
     assert seen["interfaces"] == ["lo"]
     for target in ("postgres", "mariadb", "outside", "udp"):
         assert seen[target] != "ok", target  # OSError: network unreachable
@@ -83,15 +88,16 @@ def test_the_host_can_reach_postgres_so_the_probe_means_something() -> None:
     assert _attempt(lambda: _connect("127.0.0.1", 5432)) == "ok"
 
 
+@PROBES
 def test_only_the_granted_files_can_be_opened(
-    make_request: MakeRequest, people_path: Path, tmp_path: Path
+    make_request: MakeRequest, people_path: Path, tmp_path: Path, probe: Probe
 ) -> None:
     other = people_path.parent / "other v1.parquet"
     other.write_bytes(people_path.read_bytes())
     catalog = tmp_path / "catalog.sqlite3"
     catalog.write_bytes(b"SQLite format 3\0")
     outside = [str(people_path), str(other), str(catalog), "/etc/passwd", "/proc/self/environ", __file__]
-    seen = namespace.probe(make_request(GROUPED), files_probe_outside(outside))
+    seen = probe(make_request(GROUPED), files_probe_outside(outside))
     assert seen["root"] == ["data", "work"]
     assert seen["data"] == ["0.parquet"] and seen["granted_rows"] == 30
     assert set(seen["outside"].values()) == {"FileNotFoundError"}, seen["outside"]

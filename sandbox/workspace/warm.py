@@ -1,0 +1,400 @@
+"""Warm workspaces: isolated workspaces that stay open and serve many queries over the same views.
+
+A product call (issue 10) runs one approved template again and again; a one-shot workspace pays a
+process, namespaces, DuckDB's start and the view set-up on every call. A warm workspace pays them
+once. Bound at open to one key and one exact tuple of views, it enters its filesystem (namespace:
+only the granted files and its private directory), opens DuckDB with `runner.open_locked`, then
+takes SQL text one request at a time and answers with the strict JSON `_Status` and, when ok, the
+result as Arrow IPC stream bytes. Each request goes through `runner.query` (views-only check,
+interrupt at the timeout, row limit), exactly as a one-shot job does.
+
+What keeps it as safe as a one-shot workspace:
+- different views never share a workspace: they are compared on every call, and a key's workspaces
+  over other views are retired;
+- any failure, timeout or crash ends the workspace and removes its private directory, so one whose
+  state is unknown is never reused;
+- its CPU-time rlimit is cumulative (`lives` queries' worth), so the pool retires it before that
+  could bite (counting wall time x (threads + 1), an upper bound of CPU time), after `max_calls`
+  calls, or when it was idle `idle_s`.
+
+Unbound spares (forked, namespaces made, DuckDB started) wait in a `process._Pool`, so opening a
+workspace for a new key costs only its views; a retired workspace is replaced in the background.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from sandbox.errors import ErrorCode
+from sandbox.workspace import namespace, process, runner, sanitize
+from sandbox.workspace.runner import Limits, WorkspaceRequest, _failed, _Status
+from sandbox.workspace.views import ViewSpec
+
+_LIVES = 2  # queries' worth of CPU time in a warm workspace's rlimit; the pool retires it after one
+_READY = _Status(True, 0, None, 0.0)  # what a workspace reports once its views are open
+_SPARES = 2  # unbound spares kept ready for new keys and replacements
+
+
+@dataclass(frozen=True)
+class WarmResult:
+    ok: bool
+    table: pa.Table | None
+    error: ErrorCode | None
+    query_s: float  # time DuckDB spent on the query
+    total_s: float  # wall time of WarmPool.run, waiting and opening included
+
+
+class _Workspace:
+    """The parent's handle on one warm workspace; its fields change only under the pool's lock."""
+
+    def __init__(self, key: str, views: tuple[ViewSpec, ...], work_dir: Path, state: str) -> None:
+        self.key, self.views, self.work_dir = key, views, work_dir
+        self.state = state  # opening (in the background) | busy (a caller has it) | idle
+        self.retired = False  # close it as soon as nobody uses it
+        self.opened = False  # bound to its views and ready
+        self.calls = 0
+        self.cpu_s = 0.0  # upper bound of the CPU time it has used
+        self.last_used = time.monotonic()
+        self.spare: process._Spare | None = None  # process and namespace backends
+        self.con: duckdb.DuckDBPyConnection | None = None  # inprocess backend
+
+
+class WarmPool:
+    """Warm workspaces per key, shared by threads: at most `per_key` per key and `max_workspaces` in
+    all (least recently used idle ones make room); a caller waits `wait_s` for one, then gets
+    `workspace_busy`. Backends: `inprocess` (tests), `process`, and `namespace` for any other name."""
+
+    def __init__(
+        self,
+        backend: str,
+        limits: Limits,
+        root: Path,
+        *,
+        per_key: int = 2,
+        idle_s: float = 300.0,
+        max_workspaces: int = 16,
+        max_calls: int = 1000,
+        wait_s: float = 10.0,
+    ) -> None:
+        self.backend = backend if backend in ("inprocess", "process") else "namespace"
+        self.limits, self.root = limits, Path(root)
+        self.per_key, self.idle_s, self.wait_s = per_key, idle_s, wait_s
+        self.max_workspaces, self.max_calls = max_workspaces, max_calls
+        self._cpu_budget_s = float(process.cpu_budget_s(limits))
+        self._cond = threading.Condition()
+        self._all: list[_Workspace] = []
+        self._closed = False
+        self._spares: process._Pool | None = None
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+
+    def run(self, key: str, views: tuple[ViewSpec, ...], sql: str) -> WarmResult:
+        """Run `sql` in a warm workspace bound to (key, views), opening one if there is none."""
+        started = time.perf_counter()
+        acquired = self._acquire(key, tuple(views))
+        if isinstance(acquired, ErrorCode):
+            return WarmResult(False, None, acquired, 0.0, time.perf_counter() - started)
+        ws, must_open = acquired
+        status, table = _failed(ErrorCode.workspace_crashed), None
+        asked = time.perf_counter()
+        try:
+            if must_open:
+                status = self._open(ws)
+            asked = time.perf_counter()
+            if status.ok or not must_open:
+                status, table = self._ask(ws, sql)
+        finally:
+            self._release(ws, status, time.perf_counter() - asked)
+        total_s = time.perf_counter() - started
+        return WarmResult(status.ok, table, status.error, status.query_s, total_s)
+
+    def prepare(self, key: str, views: tuple[ViewSpec, ...]) -> None:
+        """Open a workspace for (key, views) in the background, e.g. when a product is published, so
+        its first call finds one warm. Does nothing if the key has one that is not busy."""
+        self._open_in_background(key, tuple(views))
+
+    def evict(self, key_prefix: str) -> None:
+        """Retire every workspace whose key starts with `key_prefix` (a product withdrawn, a new
+        dataset version, a consumer revoked); busy ones end when their call returns."""
+        with self._cond:
+            doomed = [self._retire(w) for w in list(self._all) if w.key.startswith(key_prefix)]
+        self._bury(doomed)
+
+    def close(self) -> None:
+        """Kill every workspace and spare; calls still running get `workspace_crashed`."""
+        with self._cond:
+            self._closed = True
+            doomed = [self._retire(w) for w in list(self._all)]
+            running = [w for w in self._all if w.spare is not None]
+            spares, self._spares = self._spares, None
+            self._cond.notify_all()
+        self._stop.set()
+        self._bury(doomed)
+        for ws in running:  # their callers see the pipe end and release them
+            if ws.spare is not None:
+                process._kill(ws.spare.process)
+        if spares is not None:
+            spares.close()
+
+    # --- the pool's bookkeeping (under self._cond) ---
+
+    def _acquire(self, key: str, views: tuple[ViewSpec, ...]) -> tuple[_Workspace, bool] | ErrorCode:
+        deadline = time.monotonic() + self.wait_s
+        doomed: list[_Workspace | None] = []
+        try:
+            with self._cond:
+                self._start_reaper()
+                while not self._closed:
+                    mine = [w for w in self._all if w.key == key and not w.retired]
+                    doomed += [self._retire(w) for w in mine if w.views != views]
+                    same = [w for w in mine if w.views == views]
+                    for ws in same:
+                        if ws.state != "idle":
+                            continue
+                        if ws.spare is not None and not ws.spare.process.is_alive():
+                            doomed.append(self._retire(ws))  # it died while idle: never used again
+                            continue
+                        ws.state = "busy"
+                        return ws, False
+                    same = [w for w in same if not w.retired]
+                    if len(same) < self.per_key and self._make_room(doomed):
+                        ws = self._new(key, views, "busy")
+                        return ws, True
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return ErrorCode.workspace_busy
+                    self._cond.wait(remaining)
+                return ErrorCode.workspace_busy
+        finally:
+            self._bury(doomed)
+
+    def _make_room(self, doomed: list[_Workspace | None]) -> bool:
+        """Whether one more workspace may open, after retiring the least recently used idle one."""
+        if len(self._all) < self.max_workspaces:
+            return True
+        idle = [w for w in self._all if w.state == "idle"]
+        if not idle:
+            return False
+        doomed.append(self._retire(min(idle, key=lambda w: w.last_used)))
+        return len(self._all) < self.max_workspaces
+
+    def _new(self, key: str, views: tuple[ViewSpec, ...], state: str) -> _Workspace:
+        ws = _Workspace(key, views, self.root / f"warm-{uuid.uuid4().hex}", state)
+        self._all.append(ws)
+        return ws
+
+    def _retire(self, ws: _Workspace) -> _Workspace | None:
+        """Mark `ws` retired; an idle one leaves the pool now and is returned for `_bury`."""
+        ws.retired = True
+        if ws.state != "idle":
+            return None
+        self._all.remove(ws)
+        self._cond.notify_all()  # room for a waiter
+        return ws
+
+    def _release(self, ws: _Workspace, status: _Status, asked_s: float) -> None:
+        """After a call that took `asked_s` in the workspace: keep it warm, or end it (failed, worn
+        out) and open its replacement in the background."""
+        ws.calls += 1  # while busy, only its holder touches these
+        ws.cpu_s += asked_s * (self.limits.threads + 1)
+        ws.last_used = time.monotonic()
+        worn = ws.calls >= self.max_calls or ws.cpu_s >= self._cpu_budget_s * (_LIVES - 1)
+        if self._park(ws, status.ok and not worn) and ws.opened:
+            self._open_in_background(ws.key, ws.views)
+
+    def _park(self, ws: _Workspace, ok: bool) -> bool:
+        """Make `ws` idle if `ok` and still wanted, else end it. True when it ended unretired."""
+        with self._cond:
+            keep = ok and not ws.retired and not self._closed
+            ended_unretired = not keep and not ws.retired and not self._closed
+            if keep:
+                ws.state = "idle"
+            else:
+                self._all.remove(ws)
+            self._cond.notify_all()
+        if not keep:
+            self._bury([ws])
+        return ended_unretired
+
+    def _open_in_background(self, key: str, views: tuple[ViewSpec, ...]) -> None:
+        """Keep one workspace of the key warm, off every caller's path."""
+        with self._cond:
+            same = [w for w in self._all if w.key == key and w.views == views and not w.retired]
+            if self._closed or any(w.state != "busy" for w in same) or len(same) >= self.per_key:
+                return
+            if len(self._all) >= self.max_workspaces:
+                return
+            ws = self._new(key, views, "opening")
+        threading.Thread(
+            target=lambda: self._park(ws, self._open(ws).ok), name="warm-open", daemon=True
+        ).start()
+
+    def _start_reaper(self) -> None:
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, name="warm-reaper", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        """Retire workspaces idle longer than `idle_s`, until the pool closes."""
+        interval = max(0.05, min(self.idle_s / 4, 10.0))
+        while not self._stop.wait(interval):
+            now = time.monotonic()
+            with self._cond:
+                stale = [w for w in self._all if w.state == "idle" and now - w.last_used >= self.idle_s]
+                doomed = [self._retire(w) for w in stale]
+            self._bury(doomed)
+
+    # --- one workspace (outside the lock: only its holder touches it) ---
+
+    def _spare_pool(self) -> process._Pool:
+        isolated = self.backend == "namespace" and namespace.usable()  # slow once: not under the lock
+        with self._cond:
+            if self._spares is None:
+                if isolated:
+                    target = functools.partial(namespace._spare_main, body=_serve_namespace)
+                    self._spares = process._Pool(_SPARES, target=target)
+                else:  # process, or namespace where Linux refuses namespaces (logged by usable())
+                    self._spares = process._Pool(_SPARES, target=_serve_process)
+            return self._spares
+
+    def _open(self, ws: _Workspace) -> _Status:
+        """Bind a workspace to its views; a failure is a code (the caller then ends it)."""
+        started = time.perf_counter()
+        try:
+            (ws.work_dir / "tmp").mkdir(parents=True, mode=0o700)
+            if self.backend == "inprocess":
+                ws.con = runner.open_locked(ws.views, self.limits, ws.work_dir)
+                status = _READY
+            else:
+                spares = self._spare_pool()
+                ws.spare = spares.take()
+                spares.refill()
+                ws.spare.conn.send(WorkspaceRequest(ws.key, ws.views, "", ws.work_dir, self.limits))
+                deadline = time.monotonic() + self.limits.timeout_s + process._GRACE_S
+                status = process.await_status(ws.spare, deadline)
+            ws.opened = status.ok
+            return status
+        except Exception as exc:  # a code, never the message (it may quote a path or a value)
+            return _failed(sanitize.code_of(exc) if ws.spare is None else ErrorCode.workspace_crashed)
+        finally:
+            ws.cpu_s += (time.perf_counter() - started) * (self.limits.threads + 1)
+
+    def _ask(self, ws: _Workspace, sql: str) -> tuple[_Status, pa.Table | None]:
+        """One request to an open workspace: its status, and its result when ok."""
+        if ws.con is not None:
+            return runner.query(ws.con, sql, [v.name for v in ws.views], self.limits)
+        if ws.spare is None:
+            return _failed(ErrorCode.workspace_crashed), None
+        deadline = time.monotonic() + self.limits.timeout_s + process._GRACE_S
+        try:
+            ws.spare.conn.send_bytes(sql.encode())
+            status = process.await_status(ws.spare, deadline)
+            if not status.ok:
+                return status, None
+            if not ws.spare.conn.poll(max(0.0, deadline - time.monotonic())):
+                return _failed(ErrorCode.query_timeout), None
+            table = pa.ipc.open_stream(pa.py_buffer(ws.spare.conn.recv_bytes())).read_all()
+        except (OSError, EOFError, ValueError, pa.ArrowException):
+            return _failed(ErrorCode.workspace_crashed), None
+        if table.num_rows != status.rows:
+            return _failed(ErrorCode.workspace_crashed), None
+        return status, table
+
+    def _bury(self, doomed: list[_Workspace | None] | list[_Workspace]) -> None:
+        """End workspaces that left the pool: kill the process, close DuckDB, remove the directory."""
+        for ws in doomed:
+            if ws is None:
+                continue
+            if ws.spare is not None:
+                ws.spare.discard()
+            if ws.con is not None:
+                ws.con.close()
+            shutil.rmtree(ws.work_dir, ignore_errors=True)
+
+
+# --- inside a warm workspace ---
+
+
+def _serve_namespace(conn: Connection, check: Callable[[WorkspaceRequest], Any] | None = None) -> None:
+    """The namespace body (PID 2): enter the granted files only, then serve. With `check` (tests
+    only) it runs the request's SQL once as a warm workspace does, then reports `check(inside)`."""
+    con = duckdb.connect(":memory:")
+    inside = namespace.enter(process.receive(conn), lives=_LIVES)
+    if check is None:
+        _serve(conn, inside, con)
+        return
+    con = runner.open_locked(inside.views, inside.limits, inside.work_dir, con)
+    status, _ = runner.query(con, inside.sql, [v.name for v in inside.views], inside.limits)
+    reply = check(inside) if status.ok else {"query_failed": str(status.error)}
+    conn.send_bytes(json.dumps(reply).encode())
+
+
+def _serve_process(conn: Connection) -> None:
+    """Entry point of a `process` warm workspace: cut off and limited like a one-shot one."""
+    try:
+        process._quiet(keep=conn.fileno())
+        con = duckdb.connect(":memory:")
+        request = process.receive(conn)
+        process._limit(request.limits, _LIVES)
+        _serve(conn, request, con)
+    except BaseException:
+        namespace._report(conn, _failed(ErrorCode.workspace_crashed))
+    finally:
+        os._exit(0)
+
+
+def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConnection) -> None:
+    """Open the views, report ready, then answer SQL until a request fails or the parent hangs up."""
+    try:
+        con = runner.open_locked(opened.views, opened.limits, opened.work_dir, con)
+    except Exception as exc:
+        conn.send_bytes(_failed(sanitize.code_of(exc)).encode())
+        return
+    conn.send_bytes(_READY.encode())
+    names = [v.name for v in opened.views]
+    while True:
+        try:
+            sql = conn.recv_bytes().decode()
+        except EOFError:
+            return
+        status, table = runner.query(con, sql, names, opened.limits)
+        if table is None:
+            conn.send_bytes(status.encode())
+            return  # the parent ends a workspace after any failure; end first
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        data = sink.getvalue()
+        conn.send_bytes(status.encode())
+        conn.send_bytes(data)
+
+
+def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
+    """Test-only: `check(inside)` as JSON, from a namespace warm workspace that opened its views and
+    served `request.sql` (the counterpart of namespace.probe for one-shot workspaces)."""
+    body = functools.partial(_serve_namespace, check=check)
+    spare = process._Spare(functools.partial(namespace._spare_main, body=body))
+    try:
+        spare.conn.send(request)
+        if not spare.conn.poll(timeout_s):
+            raise TimeoutError("probe did not answer")
+        return json.loads(spare.conn.recv_bytes())
+    finally:
+        spare.discard()
+
+
+__all__ = ["WarmPool", "WarmResult", "probe"]
