@@ -8,7 +8,7 @@
 5. dp: the spend is debited from the consumer's budget on the template lineage, per month and for
    life, before any data is read; an identical earlier call (same bound plan and versions) gets its
    noisy output back for free, as repeats of jobs do.
-6. The workspace runs the plan (a warm one when the pool is there, keyed by product and pin).
+6. A warm workspace runs the plan (`rt.warm_pool()`, keyed by product and pin; views compared).
 7. sdc: the differencing guard over the lineage's released unit sets, the thresholds and dominance
    rules, then the output PII scan (`sandbox.run.privacy_check`). Any suppressed cell refuses the whole
    call (`output_disclosive`): a consumer never sees a partial table whose holes could be read. So
@@ -26,17 +26,13 @@ recorded with parameter names only, never the values given.
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 from pyroaring import BitMap
 from sqlalchemy import select
@@ -72,9 +68,8 @@ from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
 from sandbox.templates import current_pin, gate_context, param_error, schema_of
-from sandbox.workspace import ViewSpec, WorkspaceRequest
-from sandbox.workspace import run as run_workspace
-from sandbox.workspace.runner import limits_of
+from sandbox.workspace import ViewSpec
+from sandbox.workspace.warm import WarmResult
 
 LIFETIME = "lifetime"
 
@@ -95,17 +90,6 @@ class Prepared:
     dataset_ids: list[str]
     values: dict[str, Any]
     delta_cap: float
-
-
-@dataclass(frozen=True)
-class QueryResult:
-    """What the workspace reports (the warm pool's `WarmResult` has the same fields)."""
-
-    ok: bool
-    table: pa.Table | None
-    error: ErrorCode | None
-    query_s: float
-    total_s: float
 
 
 def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> ProductCallOut:
@@ -517,29 +501,13 @@ def _refused(rt: Runtime, actor: User, product: Product, names: list[str], code:
     return call_id
 
 
-def run_query(rt: Runtime, key: str, views: tuple[ViewSpec, ...], sql: str) -> QueryResult:
-    """The one place a call reaches the workspace. Until the warm pool lands: a fresh workspace in a
-    temporary directory (same isolation as a job), its result read back and the directory removed."""
-    work_dir = Path(tempfile.mkdtemp(prefix="call-", dir=rt.settings.tmp_dir))
-    try:
-        limits = limits_of(rt.settings)
-        result = run_workspace(
-            WorkspaceRequest(
-                job_id=key.replace(":", "-"), views=views, sql=sql, work_dir=work_dir, limits=limits
-            ),
-            backend=rt.settings.workspace_backend,
-        )
-        table = None
-        if result.ok and result.result_path is not None:
-            with ipc.open_file(result.result_path) as f:
-                table = f.read_all()
-        return QueryResult(result.ok, table, result.error, result.query_s, result.total_s)
-    finally:
-        shutil.rmtree(work_dir, ignore_errors=True)
+def run_query(rt: Runtime, key: str, views: tuple[ViewSpec, ...], sql: str) -> WarmResult:
+    """The one place a call reaches the workspace: a warm one bound to (product and pin, views), as
+    isolated as a job's (no network, locked engine, only the granted columns)."""
+    return rt.warm_pool().run(key, views, sql)
 
 
 def evict(rt: Runtime, product_id: str) -> None:
-    """Drop the warm workspaces of a product (withdrawn); a no-op until the warm pool lands."""
-    pool = getattr(rt, "warm_pool", None)
-    if pool is not None:
-        pool().evict(f"product:{product_id}:")
+    """Retire the warm workspaces of a withdrawn product (none if this process never served a call)."""
+    if rt._warm_pool is not None:  # do not start a pool only to empty it
+        rt.warm_pool().evict(f"product:{product_id}:")

@@ -254,7 +254,7 @@ def test_thousand_calls_with_varying_parameters_are_each_checked_metered_and_aud
     w.approve(t)
     product = w.publish(t, form="api_call")
     outcomes = {"released": 0, "refused": 0}
-    grid = itertools.cycle(itertools.product(w.districts, range(18, 61)))
+    grid = itertools.cycle(itertools.product(w.districts, range(18, 61, 6)))
     for _, (district, age) in zip(range(1000), grid, strict=False):
         try:
             out = w.call(product, district=district, min_age=age)
