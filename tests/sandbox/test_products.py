@@ -55,7 +55,9 @@ class World:
     csv: Path
 
     def template(self, sql: str = SQL, params: dict[str, Any] | None = None, **kw: Any) -> str:
-        body = TemplateIn(scenario_id=self.scenario_id, name="by district", sql=sql, params=params or PARAMS, **kw)
+        body = TemplateIn(
+            scenario_id=self.scenario_id, name="by district", sql=sql, params=params or PARAMS, **kw
+        )
         return templates.create(self.rt, self.users["operator"], body).id
 
     def approve(self, template_id: str) -> None:
@@ -187,7 +189,9 @@ def test_a_parameter_outside_its_admissible_set_is_refused_recorded_and_audited(
         ("SELECT district, COUNT(*) AS n FROM residents WHERE district = :x GROUP BY district", "int"),
     ],
 )
-def test_a_parameter_only_stands_where_a_placeable_literal_may(sqlite_world: World, sql: str, params: str) -> None:
+def test_a_parameter_only_stands_where_a_placeable_literal_may(
+    sqlite_world: World, sql: str, params: str
+) -> None:
     spec = (
         {"type": "int", "min": 1, "max": 5}
         if params == "int"
@@ -210,7 +214,10 @@ def test_a_template_needs_a_reviewer_and_the_source_unit(world: World) -> None:
     assert out.state == "pending" and out.missing_approvals == [f"source_unit:{world.dataset_id}"]
     out = templates.approve(world.rt, world.users["source"], t, TemplateApprovalIn(reason="ok"))
     assert out.state == "approved" and out.missing_approvals == [] and len(out.pin) == 64
-    assert len(_events(world, "template.approval_recorded")) == 2 and len(_events(world, "template.approved")) == 1
+    assert (
+        len(_events(world, "template.approval_recorded")) == 2
+        and len(_events(world, "template.approved")) == 1
+    )
 
 
 def test_a_new_dataset_version_or_a_changed_template_needs_a_new_approval(world: World) -> None:
@@ -248,7 +255,9 @@ def test_a_call_whose_cell_falls_under_the_threshold_is_refused(sqlite_world: Wo
         assert s.execute(select(func.count()).select_from(UsageRecord)).scalar_one() == 0
 
 
-def test_thousand_calls_with_varying_parameters_are_each_checked_metered_and_audited(sqlite_world: World) -> None:
+def test_thousand_calls_with_varying_parameters_are_each_checked_metered_and_audited(
+    sqlite_world: World,
+) -> None:
     w = sqlite_world
     t = w.template()
     w.approve(t)
