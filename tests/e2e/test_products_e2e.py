@@ -1,0 +1,126 @@
+"""Data products over real HTTP: template, approvals, publication, calls (warm workspaces), metering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import Stack
+from test_path import SECRET_NAME, SECRET_PHONE, setup_scenario
+
+from sandbox.client import Client, SandboxAPIError
+from sandbox.settings import Settings
+
+LEDGER = Path(__file__).resolve().parent.parent / "policies" / "data" / "digest_ledger.yaml"
+SMALL = "大鹏新区"
+SQL = (
+    "SELECT district, COUNT(*) AS n, AVG(income) AS avg_income FROM residents "
+    "WHERE district = :district AND age >= :min_age GROUP BY district"
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path, catalog_url: str) -> Settings:
+    """The stack's settings, with a cost ledger so commercial products have a fee cap."""
+    return Settings(
+        home=tmp_path / "home", database_url=catalog_url, workspace_timeout_s=60, pricing_ledger_path=LEDGER
+    )
+
+
+def test_a_product_from_template_to_metered_calls(stack: Stack) -> None:
+    ds, sc, table = setup_scenario(stack, n=600)
+    big = next(d for d in sorted(set(table.column("district").to_pylist())) if d != SMALL)
+    r = stack["source"].put(
+        f"/v1/datasets/{ds['id']}/columns", json={"columns": {"age": {"level": "compare"}}}
+    )
+    assert r.status_code == 200, r.text
+    body = {
+        "scenario_id": sc["id"],
+        "name": "residents by district",
+        "sql": SQL,
+        "params": {
+            "district": {"type": "enum", "column": "residents.district"},
+            "min_age": {"type": "int", "min": 18, "max": 40},
+        },
+    }
+    r = stack["operator"].post("/v1/templates", json=body)
+    assert r.status_code == 201, r.text
+    template = r.json()
+    assert template["missing_approvals"] == ["reviewer", f"source_unit:{ds['id']}"]
+    misplaced = {**body, "sql": SQL.replace("age >= :min_age", "income > :min_age")}
+    r = stack["operator"].post("/v1/templates", json=misplaced)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "param_misplaced"
+
+    product_body = {"template_id": template["id"], "name": "api_a", "price": "2.50", "consumers": []}
+    product_body["consumers"] = [stack.user_ids["operator2"]]
+    r = stack["operator"].post("/v1/products", json=product_body)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "template_not_approved"
+    for who in ("reviewer", "source"):
+        r = stack[who].post(f"/v1/templates/{template['id']}/approvals", json={"reason": "ok"})
+        assert r.status_code == 200, r.text
+    assert r.json()["state"] == "approved"
+    r = stack["operator"].post("/v1/products", json={**product_body, "price": "9.99"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "price_above_cap"
+    r = stack["operator"].post("/v1/products", json=product_body)
+    assert r.status_code == 201, r.text
+    product = r.json()
+    assert product["price_cap"].startswith("2.953") and product["consumers"] == [stack.user_ids["operator2"]]
+
+    listed = stack["operator2"].get("/v1/products").json()["items"]
+    assert [p["id"] for p in listed] == [product["id"]] and listed[0]["consumers"] is None
+    disclosed = stack["anonymous"].get("/v1/public/disclosure").json()["products"]
+    assert [(p["id"], p["price"]) for p in disclosed] == [(product["id"], "2.5")]
+
+    url = f"/v1/products/{product['id']}/call"
+    released = 0
+    for age in (18, 40, 18):  # the repeat releases the same units again: nothing new to subtract
+        r = stack["operator2"].post(url, json={"params": {"district": big, "min_age": age}})
+        assert r.status_code == 200, r.text
+        out = r.json()
+        assert out["status"] == "released" and out["columns"] == ["district", "n", "avg_income"]
+        assert out["rows"][0][0] == big and out["rows"][0][1] >= 10
+        released += 1
+    with Client(stack.url, stack.tokens["operator2"]) as client:  # the client mirrors the route
+        assert client.call(product["id"], district=big, min_age=18).rows == out["rows"]
+        released += 1
+        with pytest.raises(SandboxAPIError) as small:
+            client.call(product["id"], district=SMALL, min_age=18)
+        assert small.value.status == 422 and small.value.code == "output_disclosive"
+        ages = sorted(
+            a
+            for a, d in zip(
+                table.column("age").to_pylist(), table.column("district").to_pylist(), strict=True
+            )
+            if d == big
+        )
+        near_age = next(a for a in range(19, 41) if 0 < sum(x < a for x in ages) < 10)
+        with pytest.raises(SandboxAPIError) as near:  # a few residents apart from min_age 18: subtraction
+            client.call(product["id"], district=big, min_age=near_age)
+        assert near.value.code == "output_disclosive" and near.value.detail["rules"] == ["differencing"]
+
+    refusals = [
+        ("operator2", {"district": SECRET_PHONE, "min_age": 18}, 422, "param_not_admissible"),
+        ("operator2", {"district": big, "min_age": 99}, 422, "param_not_admissible"),
+        ("operator", {"district": big, "min_age": 18}, 403, "not_licensed"),
+    ]
+    for who, params, status, code in refusals:
+        r = stack[who].post(url, json={"params": params})
+        assert r.status_code == status and r.json()["error"]["code"] == code, r.text
+        assert r.json()["error"]["detail"]["call_id"].startswith("call_")
+        assert SECRET_PHONE not in r.text and SECRET_NAME not in r.text
+
+    m = stack["auditor"].get("/v1/metering").json()
+    assert m["by_form"] == {"api_call": str(released)}
+    events = (
+        stack["auditor"].get("/v1/audit", params={"object_id": product["id"], "limit": 200}).json()["items"]
+    )
+    kinds = [e["event_type"] for e in events]
+    assert kinds.count("product.called") == released
+    assert kinds.count("product.call_refused") == 2 + len(refusals)  # small, differencing, then the three
+    assert all(SECRET_PHONE not in str(e) for e in events)
+    assert stack["auditor"].get("/v1/audit/verify").json()["ok"] is True
+
+    r = stack["operator"].post(f"/v1/products/{product['id']}/withdraw")
+    assert r.status_code == 200 and r.json()["state"] == "withdrawn"
+    r = stack["operator2"].post(url, json={"params": {"district": big, "min_age": 18}})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "product_withdrawn"
