@@ -40,9 +40,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from policies import gate
 from policies.bundles import LevelPolicy
-from policies.gate.params import ParamError, ParamType
+from policies.gate.params import ParamError, ParamType, bind_and_check
 from policies.gate.plan import Plan
 from policies.levels import Classification
 from policies.metering import ProductForm
@@ -124,21 +123,18 @@ def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) 
         if aware(sc.expires_at) <= datetime.now(UTC):
             raise SandboxError(ErrorCode.scenario_expired, scenario_id=sc.id)
         schema = schema_of(t)
-        try:
-            from policies.gate.params import bind
-
-            bound = bind(t.sql, schema, values)
-        except ParamError as e:
-            raise param_error(e) from None
         if t.state != "approved":
             raise SandboxError(
                 ErrorCode.template_not_approved, template_id=t.id, missing="a current approval"
             )
+        tables = granted_tables(s, sc, t.dataset_versions)
+        try:
+            _, decision = bind_and_check(t.sql, schema, values, gate_context(rt, tables, t.mode))
+        except ParamError as e:
+            raise param_error(e) from None
+        _still_public(schema.params, values, tables)
         if current_pin(rt, s, t) != t.pin:
             raise SandboxError(ErrorCode.template_pin_mismatch, template_id=t.id)
-        tables = granted_tables(s, sc, t.dataset_versions)
-        _still_public(schema.params, values, tables)
-        decision = gate.check(bound, gate_context(rt, tables, t.mode))
         if not decision.allowed or decision.plan is None:
             raise SandboxError(
                 ErrorCode.gate_rejected, detail={"reasons": [r.to_dict() for r in decision.reasons]}

@@ -36,6 +36,7 @@ param_not_admissible d
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -343,3 +344,39 @@ def check_template(sql: str, schema: ParamSchema, ctx: GateContext) -> TemplateC
             return TemplateCheck(decision, len(variants), values)
     assert decision is not None
     return TemplateCheck(decision, len(variants))
+
+
+class _Context:
+    """A GateContext as a cache key: equal when their text forms are (the grant as the gate sees it)."""
+
+    __slots__ = ("ctx", "key")
+
+    def __init__(self, ctx: GateContext) -> None:
+        self.ctx, self.key = ctx, repr(ctx)
+
+    def __hash__(self) -> int:
+        return hash(self.key)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Context) and other.key == self.key
+
+
+def bind_and_check(
+    sql: str, schema: ParamSchema, values: Mapping[str, Any], ctx: GateContext
+) -> tuple[str, Decision]:
+    """`bind`, then the gate on the bound SQL. Both are pure functions of (SQL, schema, values, grant),
+    so the pair is memoized: a product called again with the same values against the same grant reuses
+    the decision. Values are validated first, so an inadmissible one never reaches (or hits) the cache."""
+    declared = schema.by_name()
+    for name, value in values.items():
+        if name in declared:
+            declared[name].coerce(value)
+    return _bind_check(sql, schema, tuple(sorted(values.items())), _Context(ctx))
+
+
+@functools.lru_cache(maxsize=4096)
+def _bind_check(
+    sql: str, schema: ParamSchema, items: tuple[tuple[str, Any], ...], ctx: _Context
+) -> tuple[str, Decision]:
+    bound = bind(sql, schema, dict(items))
+    return bound, check(bound, ctx.ctx)
