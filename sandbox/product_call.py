@@ -7,7 +7,8 @@
 4. The gate checks the bound SQL against the grant as it is now (levels may have been narrowed).
 5. dp: the spend is debited from the consumer's budget on the template lineage, per month and for
    life, before any data is read; an identical earlier call (same bound plan and versions) gets its
-   noisy output back for free, as repeats of jobs do.
+   noisy output back for free, as repeats of jobs do (two identical calls at the same moment both pay;
+   the first to finish is the one kept).
 6. A warm workspace runs the plan (`rt.warm_pool()`, keyed by product and pin; views compared).
 7. sdc: the differencing guard over the lineage's released unit sets, the thresholds and dominance
    rules, then the output PII scan (`sandbox.run.privacy_check`). Any suppressed cell refuses the whole
@@ -224,17 +225,13 @@ def _run_dp(rt: Runtime, actor: User, prep: Prepared, started: float) -> Product
         raise SandboxError(result.error or ErrorCode.query_failed)
     table, _ = dp_run.noisy_table(cal, prep.plan.outputs, result.table)
     timings = {"query_s": round(result.query_s, 4), "workspace_s": round(result.total_s, 4)}
-    with rt.catalog.session() as s:
-        if s.get(ProductDpRelease, key) is None:
-            s.add(
-                ProductDpRelease(
-                    lineage_id=key[0],
-                    consumer_id=key[1],
-                    query_hash=key[2],
-                    table_ipc=dp_run._to_ipc(table),
-                    created_at=datetime.now(UTC),
-                )
-            )
+    with rt.catalog.session() as s:  # an identical call that finished first keeps its release
+        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        row = {"lineage_id": key[0], "consumer_id": key[1], "query_hash": key[2]}
+        stmt = insert(ProductDpRelease).values(
+            **row, table_ipc=dp_run._to_ipc(table), created_at=datetime.now(UTC)
+        )
+        s.execute(stmt.on_conflict_do_nothing(index_elements=list(row)))
     return _released(rt, actor, prep, table, started, timings, epsilon=cal.epsilon)
 
 

@@ -82,9 +82,13 @@ class World:
         return caught.value
 
 
-def _world(tmp_path: Path, url: str, n: int = 1500) -> World:
+def _world(tmp_path: Path, url: str, n: int = 1500, bundle: Path | None = None) -> World:
     settings = Settings(
-        home=tmp_path / "home", database_url=url, workspace_backend="inprocess", pricing_ledger_path=LEDGER
+        home=tmp_path / "home",
+        database_url=url,
+        workspace_backend="inprocess",
+        pricing_ledger_path=LEDGER,
+        bundle_path=bundle,
     )
     rt = Runtime(settings)
     with rt.catalog.session() as s:
@@ -337,3 +341,29 @@ def test_dp_budgets_are_never_reset_by_republishing_or_revising(world: World) ->
     w.approve(revised)
     third = w.publish(revised, **budget)
     assert w.refused(third, min_age=24).code is ErrorCode.product_budget_exceeded
+
+
+def test_per_output_review_turns_a_call_into_a_job_a_reviewer_releases(tmp_path: Path) -> None:
+    from policies import bundles
+    from sandbox import release, review
+    from sandbox.api.schemas import ReviewIn
+
+    text = bundles.default_text().replace(
+        "general:\n  k: 10\n", "general:\n  k: 10\n  per_output_review: true\n"
+    )
+    assert "per_output_review: true" in text
+    path = tmp_path / "bundle.yaml"
+    path.write_text(text, encoding="utf-8")
+    w = _world(tmp_path, f"sqlite:///{tmp_path / 'catalog.sqlite3'}", bundle=path)
+    try:
+        t = w.template()
+        w.approve(t)
+        product = w.publish(t)
+        out = w.call(product, district=_big(w), min_age=30)
+        assert out.status == "pending_review" and out.rows == [] and out.job_id
+        review.decide(w.rt, w.users["reviewer"], out.job_id, ReviewIn(decision="approve", reason="ok"))
+        columns, rows = release.view(w.rt, w.users["consumer"], out.job_id)
+        assert columns[:3] == ["district", "n", "avg_income"] and rows[0][0] == _big(w)
+        assert [e.object_id for e in _events(w, "product.call_pending_review")] == [product]
+    finally:
+        w.rt.close()
