@@ -90,20 +90,19 @@ class Prepared:
     dataset_ids: list[str]
     values: dict[str, Any]
     delta_cap: float
+    earlier: dict[str, list[BitMap]]  # sdc: the lineage's released unit sets, by dataset
 
 
 def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> ProductCallOut:
     """One call; a refusal is recorded and audited, then raised with its code and the call id."""
     started = time.perf_counter()
-    with rt.catalog.session() as s:
-        product = s.get(Product, product_id)
-        if product is None:
-            raise SandboxError(ErrorCode.not_found, kind="product")
     try:
         prep = _prepare(rt, actor, product_id, body.params)
         return _run(rt, actor, prep, started)
     except SandboxError as e:
-        call_id = _refused(rt, actor, product, sorted(body.params), e.code)
+        if e.code is ErrorCode.not_found:  # no such product: nothing to record a call against
+            raise
+        call_id = _refused(rt, actor, product_id, sorted(body.params), e.code)
         e.detail = {**(e.detail if isinstance(e.detail, dict) else {}), "call_id": call_id}
         raise
 
@@ -111,7 +110,8 @@ def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> Prod
 def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) -> Prepared:
     with rt.catalog.session() as s:
         p = s.get(Product, product_id)
-        assert p is not None
+        if p is None:
+            raise SandboxError(ErrorCode.not_found, kind="product")
         if actor.id not in p.consumers:
             raise SandboxError(ErrorCode.not_licensed, product_id=p.id)
         if p.state != "published":
@@ -160,6 +160,7 @@ def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) 
             dataset_ids=sorted({u.dataset.id for u in used}),
             values=dict(values),
             delta_cap=sc.delta or 0.0,
+            earlier=_earlier_sets(s, t.lineage_id) if t.mode == "sdc" else {},
         )
 
 
@@ -188,8 +189,7 @@ def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCal
         raise SandboxError(result.error or ErrorCode.query_failed)
     raw = result.table
     sets = {d: differencing.unit_sets(raw.column(n)) for d, n in prep.unit_columns if n in raw.column_names}
-    with rt.catalog.session() as s:
-        earlier = _earlier_sets(s, prep.template.lineage_id)
+    earlier = prep.earlier
     guarded = np.zeros(raw.num_rows, dtype=bool)
     for dataset, rows in sets.items():
         guarded |= differencing.guard(rows, earlier, [dataset] * len(rows), prep.level.k)
@@ -467,13 +467,13 @@ def _to_review(
     )
 
 
-def _refused(rt: Runtime, actor: User, product: Product, names: list[str], code: ErrorCode) -> str:
+def _refused(rt: Runtime, actor: User, product_id: str, names: list[str], code: ErrorCode) -> str:
     call_id = new_id("call")
     with rt.catalog.session() as s:
         s.add(
             ProductCall(
                 id=call_id,
-                product_id=product.id,
+                product_id=product_id,
                 consumer_id=actor.id,
                 params={"names": names},
                 status="refused",
@@ -488,7 +488,7 @@ def _refused(rt: Runtime, actor: User, product: Product, names: list[str], code:
             "product.call_refused",
             actor=actor,
             object_type="product",
-            object_id=product.id,
+            object_id=product_id,
             detail={"call_id": call_id, "reason_code": code.value, "params": names},
         )
     return call_id
