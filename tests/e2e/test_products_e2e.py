@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from support import Stack
 from test_path import SECRET_NAME, SECRET_PHONE, setup_scenario
+from typer.testing import CliRunner, Result
 
+from sandbox.cli import app
 from sandbox.client import Client, SandboxAPIError
 from sandbox.settings import Settings
 
@@ -17,6 +20,12 @@ SQL = (
     "SELECT district, COUNT(*) AS n, AVG(income) AS avg_income FROM residents "
     "WHERE district = :district AND age >= :min_age GROUP BY district"
 )
+
+
+def cli(stack: Stack, who: str, *args: str) -> Result:
+    """`sandbox ARGS` in this process, as `who` (SANDBOX_URL / SANDBOX_TOKEN)."""
+    env = {"SANDBOX_URL": stack.url, "SANDBOX_TOKEN": stack.tokens[who], "COLUMNS": "200", "NO_COLOR": "1"}
+    return CliRunner(env=env).invoke(app, list(args), prog_name="sandbox")
 
 
 @pytest.fixture
@@ -98,6 +107,23 @@ def test_a_product_from_template_to_metered_calls(stack: Stack) -> None:
             client.call(product["id"], district=big, min_age=near_age)
         assert near.value.code == "output_disclosive" and near.value.detail["rules"] == ["differencing"]
 
+    # the CLI mirrors the routes and prints the same JSON
+    listed = cli(stack, "operator2", "products", "list", "--json")
+    assert listed.exit_code == 0 and [p["id"] for p in json.loads(listed.stdout)] == [product["id"]]
+    args = (
+        "products",
+        "call",
+        product["id"],
+        "--params",
+        json.dumps({"district": big, "min_age": 18}),
+        "--json",
+    )
+    called = cli(stack, "operator2", *args)
+    assert called.exit_code == 0 and json.loads(called.stdout)["rows"] == out["rows"]
+    released += 1
+    unlicensed = cli(stack, "operator", *args)
+    assert unlicensed.exit_code == 1 and json.loads(unlicensed.stdout)["error"]["code"] == "not_licensed"
+
     refusals = [
         ("operator2", {"district": SECRET_PHONE, "min_age": 18}, 422, "param_not_admissible"),
         ("operator2", {"district": big, "min_age": 99}, 422, "param_not_admissible"),
@@ -116,7 +142,7 @@ def test_a_product_from_template_to_metered_calls(stack: Stack) -> None:
     )
     kinds = [e["event_type"] for e in events]
     assert kinds.count("product.called") == released
-    assert kinds.count("product.call_refused") == 2 + len(refusals)  # small, differencing, then the three
+    assert kinds.count("product.call_refused") == 3 + len(refusals)  # small, differencing, CLI, then these
     assert all(SECRET_PHONE not in str(e) for e in events)
     assert stack["auditor"].get("/v1/audit/verify").json()["ok"] is True
 
