@@ -289,15 +289,19 @@ def test_thousand_calls_with_varying_parameters_are_each_checked_metered_and_aud
     assert len(_events(w, "product.call_refused")) == outcomes["refused"]
 
 
-def test_unlicensed_and_withdrawn(sqlite_world: World) -> None:
+def test_unlicensed_withdrawn_and_revoked_calls_are_refused(sqlite_world: World) -> None:
     w = sqlite_world
     t = w.template()
     w.approve(t)
     product = w.publish(t)
     assert w.refused(product, "stranger", district=_big(w), min_age=30).code is ErrorCode.not_licensed
+    second = w.publish(t)
     products.withdraw(w.rt, w.users["operator"], product)
     assert w.refused(product, district=_big(w), min_age=30).code is ErrorCode.product_withdrawn
     assert [e.object_id for e in _events(w, "product.withdrawn")] == [product]
+    assert w.call(second, district=_big(w), min_age=30).status == "released"
+    scenarios.revoke(w.rt, w.users["admin"], w.scenario_id, DecisionIn(reason="ended"))
+    assert w.refused(second, district=_big(w), min_age=30).code is ErrorCode.scenario_not_approved
 
 
 def test_fee_class_and_price_cap(sqlite_world: World) -> None:
