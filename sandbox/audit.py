@@ -80,6 +80,8 @@ EVENT_TYPES: dict[str, str] = {
     "product.withdrawn": "a product was withdrawn; calls are refused from then on",
     "product.called": "a licensed consumer's call passed every check and its output was released",
     "product.call_refused": "a product call was refused; detail names the reason code, never a value",
+    "product.budget_debited": "a dp product call's spend was debited from the consumer's budget on the "
+    "template lineage (month and lifetime) before it ran",
     "product.call_pending_review": "a product call's output awaits a reviewer (per-output review policy)",
 }
 

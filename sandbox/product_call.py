@@ -294,6 +294,17 @@ def _debit(s: Session, consumer_id: str, prep: Prepared, epsilon: float, delta: 
     for row in rows:
         row.epsilon_units += eps
         row.delta_units += dlt
+    audit.record(
+        s,
+        "product.budget_debited",
+        actor=None,
+        object_type="product",
+        object_id=p.id,
+        detail={
+            "consumer_id": consumer_id, "lineage_id": lineage, "period": period, "datasets": prep.dataset_ids,
+            "epsilon": epsilon, "delta": delta,
+        },
+    )  # fmt: skip
 
 
 def _earlier_sets(s: Session, lineage_id: str) -> dict[str, list[BitMap]]:

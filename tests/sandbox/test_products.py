@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -345,6 +346,7 @@ def test_dp_budgets_are_never_reset_by_republishing_or_revising(world: World) ->
     w.approve(revised)
     third = w.publish(revised, **budget)
     assert w.refused(third, min_age=24).code is ErrorCode.product_budget_exceeded
+    assert [json.loads(e.detail)["epsilon"] for e in _events(w, "product.budget_debited")] == [0.5, 0.5]
 
 
 def test_per_output_review_turns_a_call_into_a_job_a_reviewer_releases(tmp_path: Path) -> None:
