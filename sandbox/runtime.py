@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from policies import bundles
@@ -86,6 +87,13 @@ class Runtime:
                     wait_s=s.warm_wait_s,
                 )
             return self._warm_pool
+
+    def evict_warm(self, key_prefix: str = "", files_under: Path | None = None) -> None:
+        """Retire warm workspaces (`WarmPool.evict`) without starting a pool only to empty it."""
+        with self._warm_lock:
+            pool = self._warm_pool
+        if pool is not None:
+            pool.evict(key_prefix, files_under)
 
     def start_dispatcher(self) -> Dispatcher | QueueDispatcher:
         """Run jobs in this process: the dispatcher, or a queue worker when jobs go through the queue."""

@@ -97,6 +97,7 @@ def destroy(rt: Runtime, actor: User | None, dataset_id: str, reason: str = "") 
                     files.append(Destroyed(str(p.relative_to(home)), sha256_file(p), p.stat().st_size))
                     p.chmod(0o644)
             shutil.rmtree(folder)
+        rt.evict_warm(files_under=folder)  # a warm workspace holds the file open and its key
         s.add(Destruction(object_type="dataset", object_id=ds.id, destroyed_by=actor.id if actor else None,
                           destroyed_at=datetime.now(UTC)))  # fmt: skip
         s.flush()

@@ -308,9 +308,16 @@ def run(request: WorkspaceRequest, should_stop: Callable[[], bool] | None = None
         shutil.rmtree(request.work_dir / "tmp", ignore_errors=True)
 
 
-def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
-    """Test-only: run `check(inside_request)` in a workspace set up exactly as for a job; its JSON."""
-    spare = process._Spare(functools.partial(_spare_main, body=functools.partial(_probe_job, check=check)))
+def probe(
+    request: WorkspaceRequest,
+    check: Callable[[WorkspaceRequest], Any],
+    timeout_s: float = 30,
+    body: Callable[..., None] | None = None,
+) -> Any:
+    """Test-only: run `check(inside_request)` in a workspace set up exactly as for a job (or by
+    `body(conn, check=check)`, another workspace's set-up); its JSON."""
+    target = functools.partial(_spare_main, body=functools.partial(body or _probe_job, check=check))
+    spare = process._Spare(target)
     try:
         spare.conn.send(request)
         if not spare.conn.poll(timeout_s):

@@ -138,7 +138,7 @@ class _Pool:
         threading.Thread(target=self._refill, name="workspace-spares", daemon=True).start()
 
     def close(self) -> None:
-        """Kill the spares kept ready; a refill still running may add one more, which dies with us."""
+        """Kill the spares kept ready; one a refill is still starting is killed when it is ready."""
         with self._lock:
             ready, self._ready = self._ready, []
             self.size = 0
@@ -153,7 +153,11 @@ class _Pool:
                         return
                 spare = _Spare(self.target)
                 with self._lock:
-                    self._ready.append(spare)
+                    closed = self.size == 0
+                    if not closed:
+                        self._ready.append(spare)
+                if closed:
+                    spare.discard()
         except Exception:  # the pool is an optimisation: a job without a spare forks its own
             return
         finally:

@@ -1,24 +1,21 @@
 """Warm workspaces: isolated workspaces that stay open and serve many queries over the same views.
 
 A product call (issue 10) runs one approved template again and again; a one-shot workspace pays a
-process, namespaces, DuckDB's start and the view set-up on every call. A warm workspace pays them
-once. Bound at open to one key and one exact tuple of views, it enters its filesystem (namespace:
-only the granted files and its private directory), opens DuckDB with `runner.open_locked`, then
-takes SQL text one request at a time and answers with the strict JSON `_Status` and, when ok, the
-result as Arrow IPC stream bytes. Each request goes through `runner.query` (views-only check,
-interrupt at the timeout, row limit), exactly as a one-shot job does.
+process, namespaces, DuckDB's start and the view set-up every time, a warm one once. Bound at open
+to one key and one exact tuple of views, it enters its filesystem (namespace: only the granted files
+and its private directory), opens DuckDB with `runner.open_locked`, then takes SQL one request at a
+time through `runner.query` (views-only check, interrupt at the timeout, row limit), exactly as a
+one-shot job, and answers with the strict JSON `_Status` and, when ok, Arrow IPC stream bytes.
 
 What keeps it as safe as a one-shot workspace:
-- different views never share a workspace: they are compared on every call, and a key's workspaces
-  over other views are retired;
-- any failure, timeout or crash ends the workspace and removes its private directory, so one whose
-  state is unknown is never reused;
-- its CPU-time rlimit is cumulative (`lives` queries' worth), so the pool retires it before that
-  could bite (counting wall time x (threads + 1), an upper bound of CPU time), after `max_calls`
-  calls, or when it was idle `idle_s`.
+- different views never share a workspace: compared on every call, a key's others are retired;
+- any failure, timeout or crash ends it and removes its private directory: one whose state is
+  unknown is never reused;
+- its CPU-time rlimit is cumulative (`_LIVES` queries' worth), so the pool retires it after one
+  query's worth (wall time x (threads + 1), an upper bound), after `max_calls`, or idle `idle_s`.
 
-Unbound spares (forked, namespaces made, DuckDB started) wait in a `process._Pool`, so opening a
-workspace for a new key costs only its views; a retired workspace is replaced in the background.
+Unbound spares (forked, namespaces made, DuckDB started) wait in a `process._Pool`, so opening one
+for a new key costs only its views; a worn-out or failed one is replaced in the background.
 """
 
 from __future__ import annotations
@@ -30,7 +27,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -97,6 +94,7 @@ class WarmPool:
         self._cpu_budget_s = float(process.cpu_budget_s(limits))
         self._cond = threading.Condition()
         self._all: list[_Workspace] = []
+        self._waiting: dict[str, list[object]] = {}  # per key, the callers waiting, in arrival order
         self._closed = False
         self._spares: process._Pool | None = None
         self._stop = threading.Event()
@@ -109,13 +107,11 @@ class WarmPool:
         if isinstance(acquired, ErrorCode):
             return WarmResult(False, None, acquired, 0.0, time.perf_counter() - started)
         ws, must_open = acquired
-        status, table = _failed(ErrorCode.workspace_crashed), None
-        asked = time.perf_counter()
+        status, table, asked = _failed(ErrorCode.workspace_crashed), None, time.perf_counter()
         try:
-            if must_open:
-                status = self._open(ws)
+            status = self._open(ws) if must_open else _READY
             asked = time.perf_counter()
-            if status.ok or not must_open:
+            if status.ok:
                 status, table = self._ask(ws, sql)
         finally:
             self._release(ws, status, time.perf_counter() - asked)
@@ -123,15 +119,14 @@ class WarmPool:
         return WarmResult(status.ok, table, status.error, status.query_s, total_s)
 
     def prepare(self, key: str, views: tuple[ViewSpec, ...]) -> None:
-        """Open a workspace for (key, views) in the background, e.g. when a product is published, so
-        its first call finds one warm. Does nothing if the key has one that is not busy."""
+        """Open one for (key, views) in the background (at publish), unless one is idle or opening."""
         self._open_in_background(key, tuple(views))
 
-    def evict(self, key_prefix: str) -> None:
-        """Retire every workspace whose key starts with `key_prefix` (a product withdrawn, a new
-        dataset version, a consumer revoked); busy ones end when their call returns."""
+    def evict(self, key_prefix: str, files_under: Path | None = None) -> None:
+        """Retire the workspaces whose key starts with `key_prefix` (a product withdrawn) and that
+        read a file under `files_under` if given (a dataset destroyed); busy ones after their call."""
         with self._cond:
-            doomed = [self._retire(w) for w in list(self._all) if w.key.startswith(key_prefix)]
+            doomed = [self._retire(w) for w in list(self._all) if _matches(w, key_prefix, files_under)]
         self._bury(doomed)
 
     def close(self) -> None:
@@ -139,48 +134,69 @@ class WarmPool:
         with self._cond:
             self._closed = True
             doomed = [self._retire(w) for w in list(self._all)]
-            running = [w for w in self._all if w.spare is not None]
+            running = [w.spare for w in self._all if w.spare is not None]
             spares, self._spares = self._spares, None
             self._cond.notify_all()
         self._stop.set()
         self._bury(doomed)
-        for ws in running:  # their callers see the pipe end and release them
-            if ws.spare is not None:
-                process._kill(ws.spare.process)
+        for spare in running:  # their callers see the pipe end and release them
+            process._kill(spare.process)
         if spares is not None:
             spares.close()
 
     # --- the pool's bookkeeping (under self._cond) ---
 
     def _acquire(self, key: str, views: tuple[ViewSpec, ...]) -> tuple[_Workspace, bool] | ErrorCode:
+        """A workspace for the caller (True: it must open it first), or workspace_busy after
+        `wait_s`. Callers of one key are served in arrival order, so none starves under load."""
         deadline = time.monotonic() + self.wait_s
         doomed: list[_Workspace | None] = []
+        ticket = object()
         try:
             with self._cond:
-                self._start_reaper()
-                while not self._closed:
-                    mine = [w for w in self._all if w.key == key and not w.retired]
-                    doomed += [self._retire(w) for w in mine if w.views != views]
-                    same = [w for w in mine if w.views == views]
-                    for ws in same:
-                        if ws.state != "idle":
-                            continue
-                        if ws.spare is not None and not ws.spare.process.is_alive():
-                            doomed.append(self._retire(ws))  # it died while idle: never used again
-                            continue
-                        ws.state = "busy"
-                        return ws, False
-                    same = [w for w in same if not w.retired]
-                    if len(same) < self.per_key and self._make_room(doomed):
-                        ws = self._new(key, views, "busy")
-                        return ws, True
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return ErrorCode.workspace_busy
-                    self._cond.wait(remaining)
-                return ErrorCode.workspace_busy
+                if self._reaper is None:
+                    self._reaper = threading.Thread(target=self._reap, name="warm-reaper", daemon=True)
+                    self._reaper.start()
+                queue = self._waiting.setdefault(key, [])
+                queue.append(ticket)
+                try:
+                    while not self._closed:
+                        if queue[0] is ticket:
+                            got = self._take(key, views, doomed)
+                            if got is not None:
+                                return got
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return ErrorCode.workspace_busy
+                        self._cond.wait(remaining)
+                    return ErrorCode.workspace_busy
+                finally:
+                    queue.remove(ticket)
+                    if not queue:
+                        del self._waiting[key]
+                    self._cond.notify_all()  # the next in line may go
         finally:
             self._bury(doomed)
+
+    def _take(
+        self, key: str, views: tuple[ViewSpec, ...], doomed: list[_Workspace | None]
+    ) -> tuple[_Workspace, bool] | None:
+        """An idle workspace of (key, views), or a new one if the limits allow; None: wait."""
+        mine = [w for w in self._all if w.key == key and not w.retired]
+        doomed += [self._retire(w) for w in mine if w.views != views]
+        same = [w for w in mine if w.views == views]
+        for ws in same:
+            if ws.state != "idle":
+                continue
+            if ws.spare is not None and not ws.spare.process.is_alive():
+                doomed.append(self._retire(ws))  # it died while idle: never used again
+                continue
+            ws.state = "busy"
+            return ws, False
+        same = [w for w in same if not w.retired]
+        if len(same) < self.per_key and self._make_room(doomed):
+            return self._new(key, views, "busy"), True
+        return None
 
     def _make_room(self, doomed: list[_Workspace | None]) -> bool:
         """Whether one more workspace may open, after retiring the least recently used idle one."""
@@ -207,8 +223,7 @@ class WarmPool:
         return ws
 
     def _release(self, ws: _Workspace, status: _Status, asked_s: float) -> None:
-        """After a call that took `asked_s` in the workspace: keep it warm, or end it (failed, worn
-        out) and open its replacement in the background."""
+        """After a call (`asked_s` in the workspace): keep it warm, or end and replace it."""
         ws.calls += 1  # while busy, only its holder touches these
         ws.cpu_s += asked_s * (self.limits.threads + 1)
         ws.last_used = time.monotonic()
@@ -219,8 +234,8 @@ class WarmPool:
     def _park(self, ws: _Workspace, ok: bool) -> bool:
         """Make `ws` idle if `ok` and still wanted, else end it. True when it ended unretired."""
         with self._cond:
-            keep = ok and not ws.retired and not self._closed
-            ended_unretired = not keep and not ws.retired and not self._closed
+            wanted = not ws.retired and not self._closed
+            keep = ok and wanted
             if keep:
                 ws.state = "idle"
             else:
@@ -228,25 +243,19 @@ class WarmPool:
             self._cond.notify_all()
         if not keep:
             self._bury([ws])
-        return ended_unretired
+        return wanted and not keep
 
     def _open_in_background(self, key: str, views: tuple[ViewSpec, ...]) -> None:
         """Keep one workspace of the key warm, off every caller's path."""
         with self._cond:
             same = [w for w in self._all if w.key == key and w.views == views and not w.retired]
-            if self._closed or any(w.state != "busy" for w in same) or len(same) >= self.per_key:
-                return
-            if len(self._all) >= self.max_workspaces:
+            full = len(same) >= self.per_key or len(self._all) >= self.max_workspaces
+            if self._closed or full or any(w.state != "busy" for w in same):
                 return
             ws = self._new(key, views, "opening")
         threading.Thread(
             target=lambda: self._park(ws, self._open(ws).ok), name="warm-open", daemon=True
         ).start()
-
-    def _start_reaper(self) -> None:
-        if self._reaper is None:
-            self._reaper = threading.Thread(target=self._reap, name="warm-reaper", daemon=True)
-            self._reaper.start()
 
     def _reap(self) -> None:
         """Retire workspaces idle longer than `idle_s`, until the pool closes."""
@@ -289,7 +298,8 @@ class WarmPool:
             ws.opened = status.ok
             return status
         except Exception as exc:  # a code, never the message (it may quote a path or a value)
-            return _failed(sanitize.code_of(exc) if ws.spare is None else ErrorCode.workspace_crashed)
+            inprocess = self.backend == "inprocess"
+            return _failed(sanitize.code_of(exc) if inprocess else ErrorCode.workspace_crashed)
         finally:
             ws.cpu_s += (time.perf_counter() - started) * (self.limits.threads + 1)
 
@@ -314,11 +324,9 @@ class WarmPool:
             return _failed(ErrorCode.workspace_crashed), None
         return status, table
 
-    def _bury(self, doomed: list[_Workspace | None] | list[_Workspace]) -> None:
+    def _bury(self, doomed: Sequence[_Workspace | None]) -> None:
         """End workspaces that left the pool: kill the process, close DuckDB, remove the directory."""
-        for ws in doomed:
-            if ws is None:
-                continue
+        for ws in filter(None, doomed):
             if ws.spare is not None:
                 ws.spare.discard()
             if ws.con is not None:
@@ -326,12 +334,18 @@ class WarmPool:
             shutil.rmtree(ws.work_dir, ignore_errors=True)
 
 
+def _matches(ws: _Workspace, key_prefix: str, files_under: Path | None) -> bool:
+    paths = [Path(v.parquet_path).absolute() for v in ws.views]
+    under = files_under is None or any(p.is_relative_to(files_under.absolute()) for p in paths)
+    return ws.key.startswith(key_prefix) and under
+
+
 # --- inside a warm workspace ---
 
 
 def _serve_namespace(conn: Connection, check: Callable[[WorkspaceRequest], Any] | None = None) -> None:
-    """The namespace body (PID 2): enter the granted files only, then serve. With `check` (tests
-    only) it runs the request's SQL once as a warm workspace does, then reports `check(inside)`."""
+    """The namespace body (PID 2): enter the granted files only, then serve. With `check` (tests:
+    `namespace.probe(..., body=_serve_namespace)`) it runs the request's SQL, reports `check(inside)`."""
     con = duckdb.connect(":memory:")
     inside = namespace.enter(process.receive(conn), lives=_LIVES)
     if check is None:
@@ -375,26 +389,11 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         if table is None:
             conn.send_bytes(status.encode())
             return  # the parent ends a workspace after any failure; end first
+        conn.send_bytes(status.encode())
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        data = sink.getvalue()
-        conn.send_bytes(status.encode())
-        conn.send_bytes(data)
+        conn.send_bytes(sink.getvalue())  # a failure here ends us: the parent sees no valid table
 
 
-def probe(request: WorkspaceRequest, check: Callable[[WorkspaceRequest], Any], timeout_s: float = 30) -> Any:
-    """Test-only: `check(inside)` as JSON, from a namespace warm workspace that opened its views and
-    served `request.sql` (the counterpart of namespace.probe for one-shot workspaces)."""
-    body = functools.partial(_serve_namespace, check=check)
-    spare = process._Spare(functools.partial(namespace._spare_main, body=body))
-    try:
-        spare.conn.send(request)
-        if not spare.conn.poll(timeout_s):
-            raise TimeoutError("probe did not answer")
-        return json.loads(spare.conn.recv_bytes())
-    finally:
-        spare.discard()
-
-
-__all__ = ["WarmPool", "WarmResult", "probe"]
+__all__ = ["WarmPool", "WarmResult"]

@@ -7,6 +7,7 @@ in a one-shot workspace and in a warm one (warm.py) that has opened its views an
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from collections.abc import Callable
@@ -24,7 +25,8 @@ MakeRequest = Callable[..., WorkspaceRequest]
 HTTP = "http://127.0.0.1:5432/x.csv"
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
 Probe = Callable[[WorkspaceRequest, Callable[[WorkspaceRequest], Any]], Any]
-PROBES = pytest.mark.parametrize("probe", [namespace.probe, warm.probe], ids=["one_shot", "warm"])
+WARM_PROBE = functools.partial(namespace.probe, body=warm._serve_namespace)  # views open, one query run
+PROBES = pytest.mark.parametrize("probe", [namespace.probe, WARM_PROBE], ids=["one_shot", "warm"])
 
 
 def _attempt(fn: Callable[[], Any]) -> str:
@@ -70,8 +72,6 @@ def files_probe(inside: WorkspaceRequest, outside: list[str]) -> dict[str, Any]:
 
 
 def files_probe_outside(paths: list[str]) -> Callable[[WorkspaceRequest], dict[str, Any]]:
-    import functools
-
     return functools.partial(files_probe, outside=paths)
 
 

@@ -7,9 +7,10 @@ test_isolation.py, whose probes run in one-shot and warm workspaces alike.
 from __future__ import annotations
 
 import dataclasses
+import resource
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -18,7 +19,7 @@ from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
 from sandbox.runtime import Runtime
 from sandbox.settings import Settings
-from sandbox.workspace import Limits, ViewSpec
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, namespace, warm
 from sandbox.workspace.warm import WarmPool, _Workspace
 
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
@@ -75,6 +76,17 @@ def test_one_workspace_serves_many_calls(make_pool, people_view: ViewSpec, backe
     assert ws.calls == 5 and ws.work_dir.is_dir()
 
 
+def limits_probe(inside: WorkspaceRequest) -> list[int]:
+    return [resource.getrlimit(resource.RLIMIT_CPU)[0], resource.getrlimit(resource.RLIMIT_NOFILE)[0]]
+
+
+def test_a_warm_workspace_has_cpu_time_for_two_queries(make_request: Callable[..., WorkspaceRequest]) -> None:
+    """Its CPU rlimit is cumulative; the pool retires it after one query's worth (see _release)."""
+    request = make_request(GROUPED, Limits(memory_mb=256, threads=2, timeout_s=30))
+    assert namespace.probe(request, limits_probe) == [30 * 2 + 10, 256]
+    assert namespace.probe(request, limits_probe, body=warm._serve_namespace) == [2 * (30 * 2 + 10), 256]
+
+
 def test_any_other_backend_name_means_namespace(make_pool) -> None:
     assert make_pool("docker").backend == "namespace"
 
@@ -96,10 +108,15 @@ def test_locked_configuration_and_foreign_reads_fail_with_a_code(
         assert pool.run("k", (people_view,), GROUPED).ok  # the failed workspace was replaced
 
 
-def test_conversion_error_is_a_code_without_the_value(make_pool, people_view: ViewSpec) -> None:
-    result = make_pool("namespace").run("k", (people_view,), "SELECT SUM(CAST(name AS INTEGER)) FROM people")
-    assert result.error is ErrorCode.query_conversion_failed
-    assert "SECRET" not in repr(result)
+@pytest.mark.parametrize("backend", ["inprocess", "process", "namespace"])
+def test_conversion_error_is_a_code_without_the_value(
+    make_pool, people_view: ViewSpec, backend: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    result = make_pool(backend).run("k", (people_view,), "SELECT SUM(CAST(name AS INTEGER)) FROM people")
+    assert (result.ok, result.error, result.table) == (False, ErrorCode.query_conversion_failed, None)
+    out, err = capfd.readouterr()
+    for text in (repr(result), out, err):
+        assert "SECRET" not in text
 
 
 def test_row_limit_is_the_runners(make_pool, people_view: ViewSpec) -> None:
@@ -168,6 +185,19 @@ def test_evict_retires_by_key_prefix(make_pool, people_view: ViewSpec) -> None:
     assert pool.run("product:1:a", (people_view,), GROUPED).ok  # opens a new one
 
 
+def test_evict_retires_the_readers_of_destroyed_files(
+    make_pool, people_view: ViewSpec, people_path: Path, tmp_path: Path
+) -> None:
+    pool = make_pool("inprocess")
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    other = dataclasses.replace(people_view, parquet_path=elsewhere / "v1.parquet")
+    other.parquet_path.write_bytes(people_path.read_bytes())
+    assert pool.run("p:1", (people_view,), GROUPED).ok and pool.run("p:2", (other,), GROUPED).ok
+    pool.evict("", files_under=people_path.parent)
+    assert [w.key for w in _open(pool)] == ["p:2"]
+
+
 def test_eight_threads_get_correct_results(make_pool, people_view: ViewSpec) -> None:
     pool = make_pool("namespace", per_key=2, max_workspaces=3, wait_s=60)
     narrow = dataclasses.replace(people_view, name="p2")
@@ -222,6 +252,16 @@ def test_recycled_after_max_calls(make_pool, people_view: ViewSpec) -> None:
     assert pids[0] == pids[1] and pids[2] != pids[1]
 
 
+def test_retired_before_its_cumulative_cpu_rlimit_could_bite(make_pool, people_view: ViewSpec) -> None:
+    pool = make_pool("namespace")
+    pool._cpu_budget_s = 1e-6  # as if one query's CPU budget were used up by every call
+    pids = []
+    for _ in range(2):
+        assert pool.run("k", (people_view,), GROUPED).ok
+        pids.append(_pid(_settle(pool, 1)[0]))  # the replacement, opened in the background
+    assert len(set(pids)) == 2
+
+
 def test_idle_workspaces_close_and_lru_ones_make_room(make_pool, people_view: ViewSpec) -> None:
     pool = make_pool("inprocess", idle_s=0.2, max_workspaces=2)
     for key in ("a", "b", "c"):
@@ -245,8 +285,12 @@ def test_prepare_opens_in_the_background_and_the_first_call_uses_it(make_pool, p
 
 def test_runtime_warm_pool_is_lazy_and_closed_with_the_runtime(tmp_path: Path, people_view: ViewSpec) -> None:
     rt = Runtime(Settings(home=tmp_path / "home", workspace_backend="inprocess", warm_per_key=1))
+    rt.evict_warm("k")  # starts no pool
+    assert rt._warm_pool is None
     pool = rt.warm_pool()
     assert rt.warm_pool() is pool and pool.per_key == 1
     assert pool.run("k", (people_view,), GROUPED).ok
+    rt.evict_warm(files_under=people_view.parquet_path.parent)
+    assert _open(pool) == []
     rt.close()
     assert pool.run("k", (people_view,), GROUPED).error is ErrorCode.workspace_busy
