@@ -513,5 +513,4 @@ def run_query(rt: Runtime, key: str, views: tuple[ViewSpec, ...], sql: str) -> W
 
 def evict(rt: Runtime, product_id: str) -> None:
     """Retire the warm workspaces of a withdrawn product (none if this process never served a call)."""
-    if rt._warm_pool is not None:  # do not start a pool only to empty it
-        rt.warm_pool().evict(f"product:{product_id}:")
+    rt.evict_warm(f"product:{product_id}:")
