@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from support import Stack
-from test_path import SECRET_NAME, SECRET_PHONE, setup_scenario
+from test_path import SECRET_NAME, SECRET_PHONE, register, setup_scenario
 from typer.testing import CliRunner, Result
 
 from sandbox.cli import app
 from sandbox.client import Client, SandboxAPIError
+from sandbox.errors import ErrorCode
 from sandbox.settings import Settings
 
 LEDGER = Path(__file__).resolve().parent.parent / "policies" / "data" / "digest_ledger.yaml"
@@ -150,3 +153,82 @@ def test_a_product_from_template_to_metered_calls(stack: Stack) -> None:
     assert r.status_code == 200 and r.json()["state"] == "withdrawn"
     r = stack["operator2"].post(url, json={"params": {"district": big, "min_age": 18}})
     assert r.status_code == 409 and r.json()["error"]["code"] == "product_withdrawn"
+
+
+def walk_products(w: Any, stack: Stack, data: bytes, districts: list[str]) -> None:
+    """The product error paths for tests/e2e/test_errors.py's walk (`w.expect(code, response)`); a
+    dataset of its own, so the walk's other steps cannot change what these rely on."""
+    C = ErrorCode
+    ds = register(stack, data, name="product_residents")
+    levels = {
+        "resident_id": {"level": "join_key"},
+        "name": {"level": "hidden"},
+        "phone": {"level": "hidden"},
+        "district": {"level": "group", "public_keys": districts},
+        "age": {"level": "compare"},
+        "income": {"level": "aggregate", "lower": 0, "upper": 1_000_000_000},
+    }
+    assert (
+        stack["source"].put(f"/v1/datasets/{ds['id']}/columns", json={"columns": levels}).status_code == 200
+    )
+    grant = {ds["id"]: ["resident_id", "district", "age", "income"]}
+    body = {"name": "p", "purpose": "products", "datasets": grant, "modes": ["sdc", "dp"], "epsilon": 1.0}
+    sc = stack["operator"].post("/v1/scenarios", json=body).json()
+    assert stack["admin"].post(f"/v1/scenarios/{sc['id']}/approve", json={"reason": "ok"}).status_code == 200
+
+    def template(sql: str, params: dict[str, Any], **extra: Any) -> httpx.Response:
+        tpl = {"scenario_id": sc["id"], "name": "t", "sql": sql, "params": params, **extra}
+        return stack["operator"].post("/v1/templates", json=tpl)
+
+    table = "product_residents"
+    sql = f"SELECT district, COUNT(*) AS n FROM {table} WHERE district = :d AND age >= :a GROUP BY district"
+    params = {
+        "d": {"type": "enum", "column": f"{table}.district"},
+        "a": {"type": "int", "min": 18, "max": 60},
+    }
+    w.expect(C.param_schema_invalid, template(sql, {**params, "a": {"type": "float"}}))
+    w.expect(C.param_misplaced, template(sql.replace("age >= :a", "income > :a"), params))
+    w.expect(C.param_unknown, template(sql, {"d": params["d"]}))
+    t = template(sql, params).json()
+    product = {
+        "template_id": t["id"],
+        "name": "api_a",
+        "price": "1",
+        "consumers": [stack.user_ids["operator2"]],
+    }
+    w.call(C.template_not_approved, "operator", "POST", "/v1/products", json=product)
+
+    def approve(template_id: str) -> None:
+        for who in ("reviewer", "source"):
+            r = stack[who].post(f"/v1/templates/{template_id}/approvals", json={"reason": "ok"})
+            assert r.status_code == 200, r.text
+
+    approve(t["id"])
+    w.call(C.price_above_cap, "operator", "POST", "/v1/products", json={**product, "price": "99"})
+    w.call(C.no_price_cap, "operator", "POST", "/v1/products", json={**product, "pricing_product": "none"})
+    p = stack["operator"].post("/v1/products", json=product).json()
+    call = f"/v1/products/{p['id']}/call"
+    big = next(d for d in districts if d != SMALL)
+    ok = {"params": {"d": big, "a": 18}}
+    w.call(C.not_licensed, "operator", "POST", call, json=ok)
+    w.call(C.param_not_admissible, "operator2", "POST", call, json={"params": {"d": SECRET_NAME, "a": 18}})
+    w.call(C.param_missing, "operator2", "POST", call, json={"params": {"d": big}})
+    w.call(C.output_disclosive, "operator2", "POST", call, json={"params": {"d": SMALL, "a": 18}})
+    gone = stack["operator"].post("/v1/products", json=product).json()
+    assert stack["operator"].post(f"/v1/products/{gone['id']}/withdraw").status_code == 200
+    w.call(C.product_withdrawn, "operator2", "POST", f"/v1/products/{gone['id']}/call", json=ok)
+
+    dp_sql = f"SELECT district, COUNT(*) AS n FROM {table} WHERE age >= :a GROUP BY district"
+    dp = template(dp_sql, {"a": params["a"]}, mode="dp", epsilon=0.5).json()
+    approve(dp["id"])
+    budget = {"period_epsilon": 0.5, "lifetime_epsilon": 1.0}
+    dp_product = (
+        stack["operator"].post("/v1/products", json={**product, "template_id": dp["id"], **budget}).json()
+    )
+    dp_call = f"/v1/products/{dp_product['id']}/call"
+    assert stack["operator2"].post(dp_call, json={"params": {"a": 20}}).status_code == 200
+    w.call(C.product_budget_exceeded, "operator2", "POST", dp_call, json={"params": {"a": 30}})
+
+    files = {"file": ("residents.csv", data, "text/csv")}
+    assert stack["source"].post(f"/v1/datasets/{ds['id']}/versions", files=files).status_code in (200, 201)
+    w.call(C.template_pin_mismatch, "operator2", "POST", call, json=ok)
