@@ -26,6 +26,7 @@ from policies.bundles import Bundle
 from policies.gate import params as gate_params
 from policies.gate.params import ParamError, ParamSchema
 from policies.gate.plan import GateContext
+from policies.levels import Classification
 from sandbox import audit, dp_budget
 from sandbox.api.schemas import ApprovalOut, JobIn, Page, TemplateApprovalIn, TemplateIn, TemplateOut
 from sandbox.auth import Role, has_role, new_id, require
@@ -167,8 +168,6 @@ def create(rt: Runtime, actor: User, body: TemplateIn) -> TemplateOut:
             )
         used = [tables[name.lower()] for name in checked.decision.plan.tables]
         for t in used:
-            from policies.levels import Classification
-
             if body.mode not in rt.bundle.for_level(Classification(t.dataset.classification)).modes:
                 raise SandboxError(
                     ErrorCode.mode_not_allowed,

@@ -305,7 +305,7 @@ class TemplateIn(In):
 
     scenario_id: str
     name: str = Field(min_length=1, max_length=200)
-    sql: str = Field(min_length=1)
+    sql: str = Field(min_length=1, max_length=100_000)
     params: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description='name -> {"type": "enum", "column": "table.column"[, "values": [...]]} | '
