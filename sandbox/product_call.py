@@ -26,7 +26,6 @@ recorded with parameter names only, never the values given.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,28 +35,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyroaring import BitMap
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from policies.bundles import LevelPolicy
-from policies.gate.params import ParamError, ParamType, bind_and_check
+from policies.gate.params import ParamError, bind_and_check
 from policies.gate.plan import Plan
 from policies.levels import Classification
-from policies.metering import ProductForm
 from policies.privacy import differencing, sdc
 from policies.privacy.differencing import UNIT_SET_PREFIX
-from sandbox import audit, dp_budget, dp_run, ledger, metering
+from sandbox import audit, dp_budget, dp_run, metering, product_ledger
 from sandbox.api.schemas import ProductCallIn, ProductCallOut
 from sandbox.auth import new_id
 from sandbox.catalog.models import (
     Job,
     Product,
-    ProductBudget,
     ProductCall,
     ProductDpRelease,
-    ProductUnitSet,
     Scenario,
     Template,
     User,
@@ -67,11 +61,9 @@ from sandbox.jobs import granted_tables, plan_to_dict, view_specs
 from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
-from sandbox.templates import current_pin, gate_context, param_error, schema_of
+from sandbox.templates import current_pin, gate_context, param_error, schema_of, still_public
 from sandbox.workspace import ViewSpec
 from sandbox.workspace.warm import WarmResult
-
-LIFETIME = "lifetime"
 
 
 @dataclass(frozen=True)
@@ -133,7 +125,7 @@ def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) 
             _, decision = bind_and_check(t.sql, schema, values, gate_context(rt, tables, t.mode))
         except ParamError as e:
             raise param_error(e) from None
-        _still_public(schema.params, values, tables)
+        still_public(schema.params, values, tables)
         if current_pin(rt, s, t) != t.pin:
             raise SandboxError(ErrorCode.template_pin_mismatch, template_id=t.id)
         if not decision.allowed or decision.plan is None:
@@ -160,25 +152,8 @@ def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) 
             dataset_ids=sorted({u.dataset.id for u in used}),
             values=dict(values),
             delta_cap=sc.delta or 0.0,
-            earlier=_earlier_sets(s, t.lineage_id) if t.mode == "sdc" else {},
+            earlier=product_ledger.earlier_sets(s, t.lineage_id) if t.mode == "sdc" else {},
         )
-
-
-def _still_public(params: Any, values: dict[str, Any], tables: Any) -> None:
-    """An enum value must still be a declared public key of its column (keys may have been withdrawn)."""
-    for p in params:
-        if p.type is not ParamType.enum or p.column is None:
-            continue
-        table, _, column = p.column.rpartition(".")
-        grant = tables.get(table.lower())
-        col = grant.grant.columns.get(column) if grant is not None else None
-        if col is None or not col.public_keys or values[p.name] not in col.public_keys:
-            raise SandboxError(
-                ErrorCode.param_not_admissible,
-                detail={"param": p.name},
-                param=p.name,
-                why="no longer a public key",
-            )
 
 
 def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCallOut:
@@ -217,7 +192,16 @@ def _run_dp(rt: Runtime, actor: User, prep: Prepared, started: float) -> Product
             table = dp_run._from_ipc(cached.table_ipc)
         else:
             table = None
-            _debit(s, actor.id, prep, cal.epsilon, cal.delta)
+            product_ledger.debit(
+                s,
+                consumer_id=actor.id,
+                product=prep.product,
+                lineage_id=prep.template.lineage_id,
+                dataset_ids=prep.dataset_ids,
+                epsilon=cal.epsilon,
+                delta=cal.delta,
+                delta_cap=prep.delta_cap,
+            )
     if table is not None:
         return _released(rt, actor, prep, table, started, {}, epsilon=0.0, repeat=True)
     result = run_query(rt, f"product:{prep.product.id}:{prep.template.pin}", prep.views, prep.plan.sql)
@@ -233,111 +217,6 @@ def _run_dp(rt: Runtime, actor: User, prep: Prepared, started: float) -> Product
         )
         s.execute(stmt.on_conflict_do_nothing(index_elements=list(row)))
     return _released(rt, actor, prep, table, started, timings, epsilon=cal.epsilon)
-
-
-def _ensure_budget_rows(
-    s: Session, consumer_id: str, lineage_id: str, dataset_ids: list[str], period: str
-) -> None:
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for dataset_id in dataset_ids:
-        for p in (period, LIFETIME):
-            stmt = insert(ProductBudget).values(
-                consumer_id=consumer_id,
-                lineage_id=lineage_id,
-                dataset_id=dataset_id,
-                period=p,
-                epsilon_units=0,
-                delta_units=0,
-            )
-            s.execute(
-                stmt.on_conflict_do_nothing(
-                    index_elements=["consumer_id", "lineage_id", "dataset_id", "period"]
-                )
-            )
-
-
-def _debit(s: Session, consumer_id: str, prep: Prepared, epsilon: float, delta: float) -> None:
-    """Charge a call on every dataset, for the month and for life, or refuse it whole; rows locked in
-    key order (ledger units: a spend rounds up and a cap down, so sums never drift)."""
-    p = prep.product
-    lineage, period = prep.template.lineage_id, metering.period_of(datetime.now(UTC))
-    _ensure_budget_rows(s, consumer_id, lineage, prep.dataset_ids, period)
-    rows = list(
-        s.execute(
-            select(ProductBudget)
-            .where(
-                ProductBudget.consumer_id == consumer_id,
-                ProductBudget.lineage_id == lineage,
-                ProductBudget.dataset_id.in_(prep.dataset_ids),
-                ProductBudget.period.in_([period, LIFETIME]),
-            )
-            .order_by(ProductBudget.dataset_id, ProductBudget.period)
-            .with_for_update()
-        ).scalars()
-    )
-    eps, dlt = ledger._up(epsilon, ledger.EPSILON_UNIT), ledger._up(delta, ledger.DELTA_UNIT)
-    delta_cap = ledger._down(prep.delta_cap, ledger.DELTA_UNIT)
-    for row in rows:
-        which = "lifetime" if row.period == LIFETIME else "monthly"
-        cap = ledger._down(
-            p.lifetime_epsilon if row.period == LIFETIME else p.period_epsilon or 0.0, ledger.EPSILON_UNIT
-        )
-        if row.epsilon_units + eps > cap or row.delta_units + dlt > delta_cap:
-            left = max(0, cap - row.epsilon_units) * ledger.EPSILON_UNIT
-            raise SandboxError(
-                ErrorCode.product_budget_exceeded,
-                detail={"which": which, "epsilon_left": left},
-                epsilon=epsilon,
-                which=which,
-                epsilon_left=left,
-            )
-    for row in rows:
-        row.epsilon_units += eps
-        row.delta_units += dlt
-    audit.record(
-        s,
-        "product.budget_debited",
-        actor=None,
-        object_type="product",
-        object_id=p.id,
-        detail={
-            "consumer_id": consumer_id, "lineage_id": lineage, "period": period, "datasets": prep.dataset_ids,
-            "epsilon": epsilon, "delta": delta,
-        },
-    )  # fmt: skip
-
-
-def _earlier_sets(s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
-    out: dict[str, list[BitMap]] = {}
-    for row in s.execute(select(ProductUnitSet).where(ProductUnitSet.lineage_id == lineage_id)).scalars():
-        out.setdefault(row.dataset_id, []).append(BitMap.deserialize(row.units))
-    return out
-
-
-def _keep_sets(s: Session, lineage_id: str, sets: dict[str, list[BitMap]]) -> None:
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
-    for dataset_id, rows in sets.items():
-        for units in rows:
-            blob = units.serialize()
-            stmt = insert(ProductUnitSet).values(
-                lineage_id=lineage_id,
-                dataset_id=dataset_id,
-                digest=hashlib.sha256(blob).hexdigest(),
-                units=blob,
-            )
-            s.execute(stmt.on_conflict_do_nothing(index_elements=["lineage_id", "dataset_id", "digest"]))
-
-
-def volume_of(form: str, table: pa.Table) -> int:
-    """A released call's native volume in its product's form (module docstring)."""
-    rows, fields = table.num_rows, table.num_columns
-    return {
-        ProductForm.api_call: 1,
-        ProductForm.analysis_report: fields,
-        ProductForm.dataset: rows * fields,
-        ProductForm.output_label: rows * fields,
-        ProductForm.alert_push: rows,
-    }[ProductForm(form)]
 
 
 def _released(
@@ -356,7 +235,7 @@ def _released(
     call_id = new_id("call")
     with rt.catalog.session() as s:
         if sets:
-            _keep_sets(s, prep.template.lineage_id, sets)
+            product_ledger.keep_sets(s, prep.template.lineage_id, sets)
         s.add(
             ProductCall(
                 id=call_id,
@@ -374,7 +253,7 @@ def _released(
             scenario_id=prep.scenario_id,
             subject_id=actor.id,
             form=p.form,
-            volume=volume_of(p.form, table),
+            volume=product_ledger.volume_of(p.form, table),
             product_id=p.id,
         )
         audit.record(

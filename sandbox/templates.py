@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from policies.bundles import Bundle
 from policies.gate import params as gate_params
-from policies.gate.params import ParamError, ParamSchema
+from policies.gate.params import ParamError, ParamSchema, ParamType
 from policies.gate.plan import GateContext
 from policies.levels import Classification
 from sandbox import audit, dp_budget
@@ -322,3 +322,20 @@ def list_(rt: Runtime, actor: User, limit: int = 50, cursor: str | None = None) 
 
 def schema_of(t: Template) -> ParamSchema:
     return ParamSchema.from_dict(t.params)
+
+
+def still_public(params: Any, values: Mapping[str, Any], tables: Mapping[str, GrantedTable]) -> None:
+    """An enum value must still be a declared public key of its column (keys may have been withdrawn)."""
+    for p in params:
+        if p.type is not ParamType.enum or p.column is None:
+            continue
+        table, _, column = p.column.rpartition(".")
+        grant = tables.get(table.lower())
+        col = grant.grant.columns.get(column) if grant is not None else None
+        if col is None or not col.public_keys or values[p.name] not in col.public_keys:
+            raise SandboxError(
+                ErrorCode.param_not_admissible,
+                detail={"param": p.name},
+                param=p.name,
+                why="no longer a public key",
+            )
