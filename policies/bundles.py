@@ -53,6 +53,7 @@ class LevelPolicy:
     modes: tuple[str, ...]
     reviewers: int = 1  # approvals from distinct reviewers an output needs before release
     sdc: SdcRules = SdcRules()
+    per_output_review: bool = False  # a data product's every call output waits for a reviewer
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ class Bundle:
         for p in policies[1:]:
             rules = rules.stricter(p.sdc)
         reviewers = max(p.reviewers for p in policies)
-        return LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules)
+        review = any(p.per_output_review for p in policies)
+        return LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules, per_output_review=review)
 
 
 def parse(text: str) -> Bundle:
@@ -116,7 +118,8 @@ def parse(text: str) -> Bundle:
             raise ValueError(f"policy bundle level {c.value!r}: reviewers must be at least 1")
         modes = tuple(str(m) for m in entry.get("modes", ["sdc"]))
         rules = _sdc_rules(c.value, entry.get("sdc") or {})
-        levels[c] = LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules)
+        review = bool(entry.get("per_output_review", False))
+        levels[c] = LevelPolicy(k=k, modes=modes, reviewers=reviewers, sdc=rules, per_output_review=review)
     return Bundle(levels=levels, dp=_dp(raw.get("dp") or {}))
 
 

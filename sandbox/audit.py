@@ -71,6 +71,18 @@ EVENT_TYPES: dict[str, str] = {
     "user.revoked": "an admin deactivated a user: its token is refused from the next request",
     "operator.exited": "an operator exited: the destruction record (ids, paths, sha256s, never values)",
     "dataset.destroyed": "a dataset was destroyed: its data keys and vault files deleted (crypto-shredding)",
+    # data products (issue 10)
+    "template.created": "an operator wrote a parameterized template (gated for every admissible value)",
+    "template.superseded": "a template was replaced by a new revision of its lineage",
+    "template.approval_recorded": "a reviewer or a dataset's source unit approved a template at its pin",
+    "template.approved": "a template has every approval it needs (a reviewer and each dataset's source unit)",
+    "product.published": "an approved template was published as a product (form, fee class, consumers)",
+    "product.withdrawn": "a product was withdrawn; calls are refused from then on",
+    "product.called": "a licensed consumer's call passed every check and its output was released",
+    "product.call_refused": "a product call was refused; detail names the reason code, never a value",
+    "product.budget_debited": "a dp product call's spend was debited from the consumer's budget on the "
+    "template lineage (month and lifetime) before it ran",
+    "product.call_pending_review": "a product call's output awaits a reviewer (per-output review policy)",
 }
 
 

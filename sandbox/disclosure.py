@@ -1,19 +1,20 @@
 """Public disclosure (seeds O29, 003 Art.20/23/35): what is authorized, to whom, for what, until when.
 
 Listed: approved, unexpired scenarios with the grantee's unit, the content (name and purpose), the
-scope (datasets and granted columns: names, never values) and the term; registered products (none
-yet: the products work fills `products`) and the fee caps computed from the cost ledger at
-`Settings.pricing_ledger_path`, when one is configured.
+scope (datasets and granted columns: names, never values) and the term; published data products
+(name, form, fee class, price and cap, the scenario they serve) and the fee caps computed from the
+cost ledger at `Settings.pricing_ledger_path`, when one is configured.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from sandbox.catalog.models import Dataset, Scenario, User
+from sandbox.catalog.models import Dataset, Product, Scenario, Template, User
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
 
@@ -47,7 +48,7 @@ class FeeCap(BaseModel):
 class DisclosureOut(BaseModel):
     generated_at: datetime
     scenarios: list[DisclosedScenario]
-    products: list[dict[str, str]]  # registered products (filled by the products work)
+    products: list[dict[str, str]]  # published data products: id, name, form, fee_class, price, cap, scenario
     fee_caps: list[FeeCap]
     rmax: str | None  # maximum permitted revenue per year from the ledger, if configured
     profit_rate: str | None
@@ -82,10 +83,29 @@ def build(rt: Runtime) -> DisclosureOut:
                     term_until=aware(sc.expires_at),
                 )
             )
+        listed = [
+            _product(s, p)
+            for p in s.execute(
+                select(Product).where(Product.state == "published").order_by(Product.id)
+            ).scalars()
+        ]
     caps, rmax, rate = fee_caps(rt)
     return DisclosureOut(
-        generated_at=now, scenarios=scenarios, products=[], fee_caps=caps, rmax=rmax, profit_rate=rate
+        generated_at=now, scenarios=scenarios, products=listed, fee_caps=caps, rmax=rmax, profit_rate=rate
     )
+
+
+def _product(s: Any, p: Product) -> dict[str, str]:
+    t = s.get(Template, p.template_id)
+    return {
+        "id": p.id,
+        "name": p.name,
+        "form": p.form,
+        "fee_class": p.fee_class,
+        "price": p.price or "0",
+        "price_cap": p.price_cap or "",
+        "scenario_id": t.scenario_id if t is not None else "",
+    }
 
 
 def fee_caps(rt: Runtime) -> tuple[list[FeeCap], str | None, str | None]:

@@ -72,6 +72,20 @@ class ErrorCode(StrEnum):
     epsilon_too_large = "epsilon_too_large"
     dp_repeat_pending = "dp_repeat_pending"
     dp_failed = "dp_failed"
+    # data products (issue 10)
+    param_not_admissible = "param_not_admissible"
+    param_missing = "param_missing"
+    param_unknown = "param_unknown"
+    param_misplaced = "param_misplaced"
+    param_schema_invalid = "param_schema_invalid"
+    template_not_approved = "template_not_approved"
+    template_pin_mismatch = "template_pin_mismatch"
+    not_licensed = "not_licensed"
+    product_withdrawn = "product_withdrawn"
+    output_disclosive = "output_disclosive"
+    product_budget_exceeded = "product_budget_exceeded"
+    price_above_cap = "price_above_cap"
+    no_price_cap = "no_price_cap"
 
 
 # What a workspace may report as a job's reason_code: the sanitized engine failures and its limits.
@@ -179,6 +193,39 @@ _TEMPLATES: dict[ErrorCode, tuple[int, str]] = {
         "its release is returned without a new spend.",
     ),
     ErrorCode.dp_failed: (422, "The dp measurements could not be built for this query: {reason}."),
+    ErrorCode.param_not_admissible: (422, "Parameter {param!r} is outside its admissible set: {why}."),
+    ErrorCode.param_missing: (422, "Parameter {param!r} needs a value."),
+    ErrorCode.param_unknown: (422, "Parameter {param!r} is not declared by the template."),
+    ErrorCode.param_misplaced: (
+        422,
+        "Parameter {param!r} may stand only where a literal of a group, compare or public column may: {why}.",
+    ),
+    ErrorCode.param_schema_invalid: (422, "The parameter schema is not valid at {param!r}: {why}."),
+    ErrorCode.template_not_approved: (
+        409,
+        "Template {template_id} is not approved: it needs {missing}.",
+    ),
+    ErrorCode.template_pin_mismatch: (
+        409,
+        "Template {template_id} was approved for other SQL, parameters, dataset versions or policy bundle; "
+        "a new revision needs a new approval.",
+    ),
+    ErrorCode.not_licensed: (403, "You are not a licensed consumer of product {product_id}."),
+    ErrorCode.product_withdrawn: (409, "Product {product_id} was withdrawn."),
+    ErrorCode.output_disclosive: (
+        422,
+        "The call's output failed the disclosure checks ({rules}); nothing was released.",
+    ),
+    ErrorCode.product_budget_exceeded: (
+        409,
+        "The call's spend (epsilon {epsilon}) exceeds what is left of your {which} budget for this "
+        "product (epsilon {epsilon_left}).",
+    ),
+    ErrorCode.price_above_cap: (422, "The price {price} is above the fee cap {cap} of {product!r}."),
+    ErrorCode.no_price_cap: (
+        422,
+        "A commercial product needs a fee cap: the pricing ledger has no product {product!r}.",
+    ),
 }
 
 

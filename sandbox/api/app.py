@@ -18,6 +18,7 @@ from sandbox import __version__, console
 from sandbox.api import audit, datasets, health, jobs, reviews, scenarios, sdc
 from sandbox.api import disclosure as disclosure_api
 from sandbox.api import metering as metering_api
+from sandbox.api import products as products_api
 from sandbox.api import users as users_api
 from sandbox.api.access import AuditAccess
 from sandbox.api.deps import UserDep
@@ -131,6 +132,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
     app.include_router(metering_api.router)
     app.include_router(users_api.router)
     app.include_router(disclosure_api.router)
+    app.include_router(products_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:

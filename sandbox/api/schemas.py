@@ -295,3 +295,108 @@ class HeldVersionOut(BaseModel):
 
 
 DatasetOut.model_rebuild()
+
+
+# ---- data products (issue 10) ----------------------------------------------------------------------
+
+
+class TemplateIn(In):
+    """A parameterized query inside an approved scenario; `params` declares each `:name` it uses."""
+
+    scenario_id: str
+    name: str = Field(min_length=1, max_length=200)
+    sql: str = Field(min_length=1, max_length=100_000)
+    params: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description='name -> {"type": "enum", "column": "table.column"[, "values": [...]]} | '
+        '{"type": "int", "min": 2015, "max": 2024} | {"type": "date", "min": "2020-01-01", "max": "..."}',
+    )
+    mode: Literal["sdc", "dp"] = "sdc"
+    epsilon: float | None = Field(default=None, gt=0, description="dp: the spend of one call")
+    revises: str | None = Field(default=None, description="The template this one replaces (same lineage).")
+
+
+class TemplateApprovalIn(In):
+    reason: str = ""
+
+
+class ApprovalOut(BaseModel):
+    approver_id: str
+    role: str
+    dataset_id: str | None
+    created_at: datetime
+
+
+class TemplateOut(BaseModel):
+    id: str
+    lineage_id: str
+    revises_id: str | None
+    scenario_id: str
+    author_id: str
+    name: str
+    sql: str
+    params: dict[str, Any]
+    mode: str
+    epsilon: float | None
+    dataset_versions: dict[str, int]
+    bundle_version: str
+    pin: str
+    state: str
+    approvals: list[ApprovalOut]
+    missing_approvals: list[str]  # "reviewer" and "source_unit:<dataset id>" still needed
+    created_at: datetime
+
+
+class ProductIn(In):
+    template_id: str
+    name: str = Field(min_length=1, max_length=200)
+    form: Literal["api_call", "analysis_report", "dataset", "output_label", "alert_push"] = "api_call"
+    fee_class: Literal["public_interest", "commercial"] = "commercial"
+    price: str | None = Field(
+        default=None, description="yuan per native unit (decimal text); commercial only"
+    )
+    pricing_product: str | None = Field(
+        default=None,
+        description="The pricing ledger's product whose final cap bounds the price (default: name).",
+    )
+    consumers: list[str] = Field(default_factory=list, description="user ids licensed to call it")
+    period_epsilon: float | None = Field(default=None, gt=0, description="dp: per consumer per month")
+    lifetime_epsilon: float | None = Field(default=None, gt=0, description="dp: per consumer, ever")
+
+
+class ProductOut(BaseModel):
+    id: str
+    template_id: str
+    lineage_id: str
+    scenario_id: str
+    name: str
+    form: str
+    fee_class: str
+    price: str | None
+    price_cap: str | None
+    params: dict[str, Any]
+    mode: str
+    consumers: list[str] | None  # shown to the publisher, admins and auditors only
+    period_epsilon: float | None
+    lifetime_epsilon: float | None
+    state: str
+    created_at: datetime
+
+
+class ProductCallIn(In):
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductCallOut(BaseModel):
+    """A released call: the checked output (no companion columns), or the job awaiting review."""
+
+    call_id: str
+    product_id: str
+    status: str  # released | pending_review
+    columns: list[str]
+    rows: list[list[Any]]
+    mode: str
+    epsilon_spent: float | None = None
+    repeat: bool = False
+    job_id: str | None = None  # pending_review: the job a reviewer decides
+    timings: dict[str, float] = Field(default_factory=dict)

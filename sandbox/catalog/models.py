@@ -293,3 +293,121 @@ class Destruction(Base):
     object_id: Mapped[str] = mapped_column(String(80), primary_key=True)
     destroyed_by: Mapped[str | None] = mapped_column(String(40))
     destroyed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Template(Base):
+    """An operator's parameterized SQL inside an approved scenario (issue 10); immutable once written.
+
+    An edit is a new row with the same `lineage_id` (the first revision's id), so budgets keyed on the
+    lineage survive it. `pin` is the sha256 of (SQL, parameter schema, dataset versions, bundle version).
+    """
+
+    __tablename__ = "templates"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lineage_id: Mapped[str] = mapped_column(String(40), index=True)
+    revises_id: Mapped[str | None] = mapped_column(String(40))
+    scenario_id: Mapped[str] = mapped_column(ForeignKey("scenarios.id"), index=True)
+    author_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    name: Mapped[str] = mapped_column(String(200))
+    sql: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # policies.gate.params.ParamSchema.to_dict
+    mode: Mapped[str] = mapped_column(String(10))
+    epsilon: Mapped[float | None] = mapped_column(Float)  # dp: the spend of one call
+    dataset_versions: Mapped[dict[str, int]] = mapped_column(JSON)
+    bundle_version: Mapped[str] = mapped_column(String(64))
+    pin: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(20))  # pending | approved | superseded
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TemplateApproval(Base):
+    """One approval of a template at its pin: a reviewer's, or a dataset's source unit's."""
+
+    __tablename__ = "template_approvals"
+    __table_args__ = (UniqueConstraint("template_id", "role", "dataset_id", "approver_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    template_id: Mapped[str] = mapped_column(ForeignKey("templates.id"), index=True)
+    approver_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[str] = mapped_column(String(20))  # reviewer | source_unit
+    dataset_id: Mapped[str] = mapped_column(String(40), default="")  # source unit: the dataset approved
+    pin: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Product(Base):
+    """An approved template published with a form, a fee class and its licensed consumers."""
+
+    __tablename__ = "products"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    template_id: Mapped[str] = mapped_column(ForeignKey("templates.id"), index=True)
+    lineage_id: Mapped[str] = mapped_column(String(40), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    form: Mapped[str] = mapped_column(String(30))  # a policies.metering.ProductForm
+    fee_class: Mapped[str] = mapped_column(String(20))  # public_interest | commercial
+    price: Mapped[str | None] = mapped_column(String(40))  # yuan per native unit, exact decimal text
+    price_cap: Mapped[str | None] = mapped_column(String(40))
+    consumers: Mapped[list[str]] = mapped_column(JSON)  # licensed user ids
+    period_epsilon: Mapped[float | None] = mapped_column(Float)  # dp: per consumer per month
+    lifetime_epsilon: Mapped[float | None] = mapped_column(Float)  # dp: per consumer, ever
+    state: Mapped[str] = mapped_column(String(20))  # published | withdrawn
+    publisher_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProductBudget(Base):
+    """A consumer's dp spend on a template lineage and dataset, per month and (period "lifetime") ever.
+
+    Keyed on the lineage, never on a product row: republishing, editing or re-approving finds it."""
+
+    __tablename__ = "product_budgets"
+
+    consumer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    lineage_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM | lifetime
+    epsilon_units: Mapped[int] = mapped_column(BigInteger)  # 1e-9 epsilon (sandbox.ledger units)
+    delta_units: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductDpRelease(Base):
+    """A dp call's noisy output per (lineage, consumer, query hash): a repeat gets it back for free."""
+
+    __tablename__ = "product_dp_releases"
+
+    lineage_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    consumer_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    query_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    table_ipc: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ProductUnitSet(Base):
+    """A released row's unit set (roaring bitmap of unit ordinals), per lineage: the differencing
+    guard's memory across calls. Distinct sets only; ordinals, never identifiers."""
+
+    __tablename__ = "product_unit_sets"
+
+    lineage_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    dataset_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    units: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ProductCall(Base):
+    """One call of a product, released or refused (with its stable reason code)."""
+
+    __tablename__ = "product_calls"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"), index=True)
+    consumer_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)  # admissible values only (refused: names only)
+    status: Mapped[str] = mapped_column(String(20))  # released | refused | pending_review
+    reason_code: Mapped[str | None] = mapped_column(String(60))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    job_id: Mapped[str | None] = mapped_column(String(40))  # pending_review: the review's job
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -81,6 +81,7 @@ from sandbox.cli import (  # noqa: E402,F401  (registers the groups)
     jobs,
     metering,
     pricing,
+    products,
     report,
     reviews,
     scenarios,

@@ -15,6 +15,7 @@ from sandbox.client.models import (
     DatasetOut,
     Download,
     JobOut,
+    ProductCallOut,
     ReviewOut,
     ScenarioOut,
     UserOut,
@@ -99,6 +100,12 @@ class AsyncClient:
         import pyarrow.parquet as pq
 
         return pq.read_table(io.BytesIO(got.content))
+
+    async def call(self, product_id: str, **params: Any) -> ProductCallOut:
+        """Call a product (as `Client.call`)."""
+        return await self._model(
+            ProductCallOut, "POST", f"/v1/products/{product_id}/call", json={"params": params}
+        )
 
     async def audit_verify(self) -> VerificationOut:
         return await self._model(VerificationOut, "GET", "/v1/audit/verify")

@@ -13,8 +13,11 @@ from sandbox.api.schemas import (
     ColumnOut,
     DatasetOut,
     JobOut,
+    ProductCallOut,
+    ProductOut,
     ReviewOut,
     ScenarioOut,
+    TemplateOut,
     UserOut,
     VerificationOut,
 )
@@ -29,8 +32,11 @@ __all__ = [
     "Download",
     "DryRun",
     "JobOut",
+    "ProductCallOut",
+    "ProductOut",
     "ReviewOut",
     "ScenarioOut",
+    "TemplateOut",
     "UserOut",
     "VerificationOut",
 ]

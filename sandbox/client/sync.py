@@ -27,8 +27,11 @@ from sandbox.client.models import (
     Download,
     DryRun,
     JobOut,
+    ProductCallOut,
+    ProductOut,
     ReviewOut,
     ScenarioOut,
+    TemplateOut,
     UserOut,
     VerificationOut,
 )
@@ -364,6 +367,47 @@ class Client:
         """decision: approve, reject or changes_requested; a reason is required."""
         body = {"decision": decision, "reason": reason}
         return self._model(ReviewOut, "POST", f"/v1/reviews/{job_id}", json=body)
+
+    # -- templates and products -----------------------------------------------------------------------
+    def create_template(
+        self,
+        scenario_id: str,
+        name: str,
+        sql: str,
+        params: dict[str, Any] | None = None,
+        *,
+        mode: str = "sdc",
+        epsilon: float | None = None,
+        revises: str | None = None,
+    ) -> TemplateOut:
+        """A parameterized template (`:name` placeholders declared in `params`); gated for every value."""
+        body = {"scenario_id": scenario_id, "name": name, "sql": sql, "params": params or {}, "mode": mode}
+        body |= {k: v for k, v in {"epsilon": epsilon, "revises": revises}.items() if v is not None}
+        return self._model(TemplateOut, "POST", "/v1/templates", json=body)
+
+    def get_template(self, template_id: str) -> TemplateOut:
+        return self._model(TemplateOut, "GET", f"/v1/templates/{template_id}")
+
+    def approve_template(self, template_id: str, reason: str = "") -> TemplateOut:
+        """A reviewer's or a source unit's approval of the template at its pin."""
+        return self._model(
+            TemplateOut, "POST", f"/v1/templates/{template_id}/approvals", json={"reason": reason}
+        )
+
+    def publish(self, template_id: str, name: str, **fields: Any) -> ProductOut:
+        """Publish an approved template: form, fee_class, price, pricing_product, consumers, dp budgets."""
+        body = {"template_id": template_id, "name": name, **fields}
+        return self._model(ProductOut, "POST", "/v1/products", json=body)
+
+    def list_products(self, *, state: str = "published", page_size: int = 50) -> Iterator[ProductOut]:
+        return self._pages(ProductOut, "/v1/products", {"state": state}, page_size)
+
+    def withdraw(self, product_id: str) -> ProductOut:
+        return self._model(ProductOut, "POST", f"/v1/products/{product_id}/withdraw")
+
+    def call(self, product_id: str, **params: Any) -> ProductCallOut:
+        """Call a product; a refusal raises SandboxAPIError with its code (detail.call_id: the record)."""
+        return self._model(ProductCallOut, "POST", f"/v1/products/{product_id}/call", json={"params": params})
 
     # -- audit ----------------------------------------------------------------------------------------
     def audit_events(

@@ -19,6 +19,7 @@ import pyarrow.csv as pacsv
 import pytest
 from sqlalchemy import update
 from support import Stack
+from test_products_e2e import LEDGER, walk_products
 
 from sandbox.catalog.models import Scenario
 from sandbox.demo_data import residents
@@ -39,13 +40,21 @@ EXEMPT = WORKSPACE_CODES | {
     ErrorCode.dp_failed,  # a dp job's reason codes: tests/e2e/test_dp_e2e.py
     ErrorCode.dp_repeat_pending,
     ErrorCode.internal,
+    ErrorCode.workspace_busy,  # a saturated warm pool: tests/sandbox/workspace/test_warm.py
 }
 
 
 @pytest.fixture
 def settings(tmp_path: Path, catalog_url: str) -> Settings:
-    """As conftest's, with a 1 MiB upload limit so that payload_too_large is reachable."""
-    return Settings(home=tmp_path / "home", database_url=catalog_url, workspace_timeout_s=60, max_upload_mb=1)
+    """As conftest's, with a 1 MiB upload limit so that payload_too_large is reachable, and a cost ledger
+    so that a product's fee cap is."""
+    return Settings(
+        home=tmp_path / "home",
+        database_url=catalog_url,
+        workspace_timeout_s=60,
+        max_upload_mb=1,
+        pricing_ledger_path=LEDGER,
+    )
 
 
 class Walk:
@@ -522,6 +531,8 @@ def test_every_error_path_has_the_error_shape(stack: Stack) -> None:
     assert events.status_code == 200
     for secret in SECRETS:
         assert secret not in events.text
+
+    walk_products(w, stack, data, districts)  # templates, products and calls (issue 10)
 
     required = set(ErrorCode) - EXEMPT
     assert required - w.seen == set(), f"not reached: {sorted(required - w.seen)}"
