@@ -178,7 +178,10 @@ def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCal
     timings = {"query_s": round(result.query_s, 4), "workspace_s": round(result.total_s, 4)}
     if prep.level.per_output_review:
         return _to_review(rt, actor, prep, released, report, timings)
-    table = released.drop_columns([sdc.SUPPRESSED])
+    # A released call has no withheld cell (one would have refused it), so its flags say nothing the
+    # bundle does not already state (a rounding base rounds every count): the operator's columns only.
+    flags = [sdc.flag_column(o.name) for o in prep.plan.outputs]
+    table = released.drop_columns([sdc.SUPPRESSED, *(f for f in flags if f in released.column_names)])
     return _released(rt, actor, prep, table, started, timings, sets=sets)
 
 
