@@ -19,6 +19,11 @@ groups; `d_in` is the L1 distance between the two cell vectors):
 - AVG(x) = noisy SUM(x) / noisy COUNT(x): two measurements, the sum with d_in = c * M and the count of
   non-NULL values with d_in = c; the job's epsilon is split evenly over every measured vector, so the
   mean costs two shares. The ratio is post-processing.
+- A quantile (MEDIAN, QUANTILE_CONT, PERCENTILE_CONT): not a noisy cell but OpenDP's exponential
+  mechanism (candidate scores, then noisy max) on a histogram of the clamped values over the
+  candidates (`policies.privacy.quantile`, which proves the histogram gives OpenDP's exact scores).
+  d_in = c rows (symmetric distance) ungrouped; grouped, the groups' releases are over disjoint rows
+  and OpenDP's map is linear in d_in, so they cost at most c * map(1). It takes one share.
 - Group keys with a declared public key set: the key set does not depend on the data, so it costs
   nothing; every key is a cell (an empty group is a zero with noise) and the L1 bounds above hold.
 - Group keys without one (partition selection): the truncated row counts per key, a map, go through
