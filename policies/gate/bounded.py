@@ -191,8 +191,9 @@ def _bucket(source: exp.Column, granted: ColumnGrant, grid: Sequence[float]) -> 
     """The histogram bucket of x clamped to [c_0, U]: 2k for x == c_k, 2k + 1 for c_k < x < c_(k+1).
 
     j = #(candidates <= x) is estimated as floor((x - c_0) / h) + 1 and then corrected by comparing x
-    with the very doubles c_(j-1) and c_j (c_0 + k * h, as `candidates` computes them), so rounding
-    in the division never moves a value into the wrong bucket. Literals are written in exponent form:
+    with the very doubles c_(j-1) and c_j (c_0 + k * h, as `candidates` computes them): the quotient
+    is within a few ulps, so the estimate is off by at most one, and the two comparisons undo that;
+    rounding never moves a value into the wrong bucket. Literals are written in exponent form:
     DuckDB reads them as DOUBLE (a plain 3030.30... would be a DECIMAL, exact but ten times slower).
     """
     k, low, step = len(grid), _double(grid[0]), _double(step_of(grid))
