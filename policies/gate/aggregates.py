@@ -23,7 +23,12 @@ MODE, LIST, STRING_AGG, HISTOGRAM, APPROX_TOP_K, QUANTILE_DISC, MEDIAN, ...) ove
 not `public`; MIN and MAX of a `public` column are allowed, since that column may be shown anyway.
 Continuous quantiles (QUANTILE_CONT, PERCENTILE_CONT) interpolate between rows' values and equal one
 row's value whenever the position is whole, so they are allowed only where noise is added: in `dp`
-mode, which is not built yet. DISTINCT (except COUNT(DISTINCT <privacy unit>)), FILTER, ORDER BY
+mode (`Scope.mode`), as MEDIAN(c), QUANTILE_CONT(c, p) or PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY c)
+with one literal p in [0, 1] over an `aggregate` column (kind `quantile`, `alpha` = p). The dp layer
+releases one of a fixed grid of candidates (`policies.privacy.quantile`), never a row's value, so
+continuous or discrete makes no difference there; the DISC spellings, QUANTILE, APPROX_QUANTILE, a
+list of fractions and ORDER BY ... DESC are refused by name all the same, to keep one meaning per
+spelling. DISTINCT (except COUNT(DISTINCT <privacy unit>)), FILTER, ORDER BY
 inside an aggregate, and expressions as arguments are refused with the aggregate.
 
 >>> import sqlglot
@@ -32,10 +37,13 @@ inside an aggregate, and expressions as arguments are refused with the aggregate
 >>> from policies.levels import ColumnLevel
 >>> grant = TableGrant("t", "ds", {"x": ColumnGrant("x", ColumnLevel.aggregate)}, frozenset({"x"}), "x")
 >>> scope = Scope(Source("", ()), grant, frozenset({"t"}))
->>> read(sqlglot.parse_one("STDDEV_POP(x)", read="duckdb"), scope)[0]
-Aggregate(kind=<OutputKind.stddev_pop: 'stddev_pop'>, source='x', label='stddev_pop_x', case=None, table=None)
+>>> read(sqlglot.parse_one("STDDEV_POP(x)", read="duckdb"), scope)[0]  # doctest: +ELLIPSIS
+Aggregate(kind=<OutputKind.stddev_pop: 'stddev_pop'>, source='x', label='stddev_pop_x', case=None, ...)
 >>> read(sqlglot.parse_one("QUANTILE_CONT(x, 0.5)", read="duckdb"), scope)[1][0].hint[:40]
-'Continuous quantiles need noise: they wi'
+'Continuous quantiles need noise: they ar'
+>>> dp = Scope(Source("", ()), grant, frozenset({"t"}), mode="dp")
+>>> read(sqlglot.parse_one("QUANTILE_CONT(x, 0.9)", read="duckdb"), dp)[0].alpha
+0.9
 """
 
 from __future__ import annotations
@@ -77,8 +85,13 @@ FUNCTIONS: dict[OutputKind, type[exp.Func]] = {
 _CONDITIONAL = frozenset({OutputKind.sum, OutputKind.avg})
 _EXTREMES = frozenset({OutputKind.min, OutputKind.max})
 _QUANTILE_HINT = (
-    "Continuous quantiles need noise: they will be offered in dp mode. In sdc mode use AVG, or COUNT(*) "
+    "Continuous quantiles need noise: they are offered in dp mode. In sdc mode use AVG, or COUNT(*) "
     "over bucketed group keys."
+)
+QUANTILES = (exp.PercentileCont, exp.PercentileDisc, exp.Median, exp.Quantile, exp.ApproxQuantile)
+DP_QUANTILE_HINT = (
+    "In dp mode write MEDIAN(c), QUANTILE_CONT(c, p) or PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY c), "
+    "with one literal fraction p between 0 and 1, over an aggregate column with declared bounds."
 )
 _EXTREME_HINT = "MIN and MAX return one row's value: they are allowed only over public columns."
 _CASE_HINT = (
@@ -97,11 +110,14 @@ class Aggregate:
     label: str
     case: exp.Case | None = None
     table: str | None = None  # the table of `source`
+    alpha: float | None = None  # a quantile's fraction (dp mode only)
 
 
 def read(node: exp.Expr, scope: Scope) -> tuple[Aggregate | None, list[Reason]]:
     """Read an aggregate call; an Aggregate only when it is allowed (its columns may still carry
     reasons of their own, reported by the columns pass)."""
+    if scope.mode == "dp" and is_quantile(node):
+        return _quantile(node, scope)
     name = function_name(node, scope)
     refused = [reason(ReasonCode.aggregate_not_allowed, name, scope.source.position(node), AGGREGATE_HINT)]
     extra = any(value for key, value in node.args.items() if key not in ("this", "big_int"))
@@ -203,3 +219,55 @@ def _is_zero_or_null(node: exp.Expr) -> bool:
     if isinstance(node, exp.Null):
         return True
     return isinstance(node, exp.Literal) and not node.is_string and node.name.strip("0.") == ""
+
+
+def is_quantile(node: exp.Expr) -> bool:
+    """A quantile call, bare or as the aggregate of WITHIN GROUP."""
+    return isinstance(node.this if isinstance(node, exp.WithinGroup) else node, QUANTILES)
+
+
+def _quantile(node: exp.Expr, scope: Scope) -> tuple[Aggregate | None, list[Reason]]:
+    """dp mode: MEDIAN(c), QUANTILE_CONT(c, p), PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY c)."""
+    call = node.this if isinstance(node, exp.WithinGroup) else node
+    name = function_name(call, scope)
+    position = scope.source.position(node)
+
+    def refuse(construct: str) -> tuple[Aggregate | None, list[Reason]]:
+        return None, [reason(ReasonCode.dp_aggregate_not_supported, construct, position, DP_QUANTILE_HINT)]
+
+    if not isinstance(call, exp.Median | exp.PercentileCont):
+        return refuse(name)
+    if any(value for key, value in call.args.items() if key not in ("this", "expression")):
+        return refuse(name)
+    if isinstance(node, exp.WithinGroup):
+        order = node.expression
+        ordered = order.expressions if isinstance(order, exp.Order) else []
+        if len(ordered) != 1 or not isinstance(ordered[0], exp.Ordered):
+            return refuse(f"{name} WITHIN GROUP")
+        if ordered[0].args.get("desc"):
+            return refuse(f"{name} WITHIN GROUP (ORDER BY ... DESC)")
+        column, fraction = ordered[0].this, call.this
+    elif isinstance(call, exp.Median):
+        column, fraction = call.this, exp.Literal.number("0.5")
+    else:
+        column, fraction = call.this, call.args.get("expression")
+    alpha = _fraction(fraction)
+    if alpha is None:
+        return refuse(f"{name} fraction")
+    if not is_column(column):
+        return refuse(name)
+    aggregate, found = _column(column, OutputKind.quantile, f"{name.lower()}_", scope)
+    if aggregate is None:
+        return None, found
+    return Aggregate(aggregate.kind, aggregate.source, aggregate.label, None, aggregate.table, alpha), []
+
+
+def _fraction(node: exp.Expr | None) -> float | None:
+    """One numeric literal between 0 and 1 (a list of fractions or an expression is not one)."""
+    if not isinstance(node, exp.Literal) or node.is_string:
+        return None
+    try:
+        value = float(node.name)
+    except ValueError:
+        return None
+    return value if 0.0 <= value <= 1.0 else None

@@ -33,7 +33,10 @@ cell's sensitivity (see its docstring) from the `Spec` this module plans.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
+import sqlglot
 from sqlglot import exp
 
 from policies.gate import keys
@@ -45,6 +48,7 @@ from policies.gate.rewrite import _Columns, _requalified
 from policies.gate.scope import Scope
 from policies.privacy.dp import FIXED_POINT, Partition, Quantity, Spec
 from policies.privacy.dp import Output as DpOutput
+from policies.privacy.quantile import candidates, step_of
 
 UNIT = "__unit"
 RANK = "__rank"
@@ -77,10 +81,11 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
         )
         selected.append(value.as_(o.name, quoted=True))
 
-    def add(kind: str, node: exp.Expr, sensitivity: int, fixed_point: int = 1) -> str:
+    def add(kind: str, node: exp.Expr, sensitivity: int, fixed_point: int = 1, **extra: Any) -> str:
         name = f"__q{len(quantities)}"
-        selected.append(exp.func("COALESCE", node, exp.Literal.number(0)).as_(name, quoted=True))
-        quantities.append(Quantity(name, kind, sensitivity, fixed_point))
+        cell = node if kind == "quantile" else exp.func("COALESCE", node, exp.Literal.number(0))
+        selected.append(cell.as_(name, quoted=True))
+        quantities.append(Quantity(name, kind, sensitivity, fixed_point, **extra))
         return name
 
     described: list[OutputColumn] = []
@@ -100,6 +105,13 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
             assert granted is not None and granted.lower is not None and granted.upper is not None
             lower, upper = float(granted.lower), float(granted.upper)
             source = column(o.source or "", o.table)
+            if o.kind is OutputKind.quantile:
+                assert o.alpha is not None
+                grid = candidates(lower, upper, integer=granted.type in _INTEGERS)
+                node = exp.func("HISTOGRAM", _bucket(source, granted, grid))
+                q = add("quantile", node, c, alpha=o.alpha, candidates=grid, grouped=grouped)
+                released.append(DpOutput(o.name, "quantile", q, None, o.source, lower, upper, c))
+                continue
             fixed = _fixed_point(source, granted, lower, upper)
             m = math.ceil(max(abs(lower), abs(upper)) * FIXED_POINT)
             s = add("sum", exp.Sum(this=fixed), c * m, FIXED_POINT)
@@ -139,7 +151,8 @@ def rewrite(tree: exp.Select, scope: Scope, contributions: int) -> Plan:
 
     sql = inner.sql(dialect=DIALECT, identify=True, comments=False)
     if public:
-        sql = _with_keys(sql, key_outputs, [s or () for s in sets], [q.column for q in quantities])
+        cells = [(q.column, q.kind != "quantile") for q in quantities]  # an empty histogram stays NULL
+        sql = _with_keys(sql, key_outputs, [s or () for s in sets], cells)
     spec = Spec(tuple(quantities), tuple(released), tuple(o.name for o in key_outputs), partition, c)
     return Plan(
         sql=sql,
@@ -174,7 +187,40 @@ def _fixed_point(source: exp.Column, granted: ColumnGrant, lower: float, upper: 
     return exp.Case().when(exp.Not(this=exp.Is(this=source.copy(), expression=exp.Null())), fixed)
 
 
-def _with_keys(inner: str, key_outputs: list[Output], sets: list[tuple[str, ...]], cells: list[str]) -> str:
+def _bucket(source: exp.Column, granted: ColumnGrant, grid: Sequence[float]) -> exp.Expr:
+    """The histogram bucket of x clamped to [c_0, U]: 2k for x == c_k, 2k + 1 for c_k < x < c_(k+1).
+
+    j = #(candidates <= x) is estimated as floor((x - c_0) / h) + 1 and then corrected by comparing x
+    with the very doubles c_(j-1) and c_j (c_0 + k * h, as `candidates` computes them): the quotient
+    is within a few ulps, so the estimate is off by at most one, and the two comparisons undo that;
+    rounding never moves a value into the wrong bucket. Literals are written in exponent form:
+    DuckDB reads them as DOUBLE (a plain 3030.30... would be a DECIMAL, exact but ten times slower).
+    """
+    k, low, step = len(grid), _double(grid[0]), _double(step_of(grid))
+    high = _double(float(granted.upper if granted.upper is not None else grid[-1]))
+    x = f"GREATEST(LEAST(CAST({source.sql(dialect=DIALECT)} AS DOUBLE), {high}), {low})"
+    if k == 1:
+        text = f"CAST({x} > {low} AS BIGINT)"
+    else:
+        e = f"LEAST(GREATEST(CAST(FLOOR(({x} - {low}) / {step}) AS BIGINT) + 1, 1), {k})"
+        j = (
+            f"({e} - CAST({x} < {low} + ({e} - 1) * {step} AS BIGINT)"
+            f" + CAST({e} < {k} AND {x} >= {low} + {e} * {step} AS BIGINT))"
+        )
+        text = f"(2 * ({j} - 1) + CAST({x} > {low} + ({j} - 1) * {step} AS BIGINT))"
+    bucket = sqlglot.parse_one(text, read=DIALECT)
+    if not granted.nullable:
+        return bucket
+    return exp.Case().when(exp.Not(this=exp.Is(this=source.copy(), expression=exp.Null())), bucket)
+
+
+def _double(value: float) -> str:
+    return f"{value:.17e}"
+
+
+def _with_keys(
+    inner: str, key_outputs: list[Output], sets: list[tuple[str, ...]], cells: list[tuple[str, bool]]
+) -> str:
     """Every combination of the public keys, LEFT JOINed to the cells: empty groups are zeros."""
     combos: list[tuple[str, ...]] = [()]
     for values in sets:
@@ -187,7 +233,9 @@ def _with_keys(inner: str, key_outputs: list[Output], sets: list[tuple[str, ...]
         f'"__keys"."{n}" AS {exp.to_identifier(o.name, quoted=True).sql(dialect=DIALECT)}'
         for n, o in zip(names, key_outputs, strict=True)
     )
-    cells_sql = ", ".join(f'COALESCE("__cells"."{c}", 0) AS "{c}"' for c in cells)
+    cells_sql = ", ".join(
+        f'COALESCE("__cells"."{c}", 0) AS "{c}"' if zero else f'"__cells"."{c}" AS "{c}"' for c, zero in cells
+    )
     on = " AND ".join(
         f'CAST("__cells".{_ident(o.name)} AS TEXT) = "__keys"."{n}"'
         for n, o in zip(names, key_outputs, strict=True)

@@ -1,13 +1,15 @@
 """The dp-mode pass: the query shape for which `bounded` can compute cells with a known sensitivity.
 
 Runs after every other pass (so a column the query may not use is already refused) and adds what dp
-mode needs on top: outputs are group keys, COUNT(*), COUNT(DISTINCT <privacy unit>), SUM or AVG of
-an `aggregate` column with declared bounds (clamping needs them); joins are equalities of the tables'
-privacy units (so one person's rows in each table can be bounded, and the joined rows of a person are
-at most the product of the bounds); every GROUP BY key is an output (the released row must say which
-group it is); no ORDER BY or LIMIT (a LIMIT over exact values would pick rows by their exact, not
-noisy, values: sort the released table instead). Group keys need no check here: a bare column with a
-public key set gets every key, anything else goes through partition selection, which `bounded` plans.
+mode needs on top: outputs are group keys, COUNT(*), COUNT(DISTINCT <privacy unit>), SUM, AVG or a
+quantile (MEDIAN, QUANTILE_CONT, PERCENTILE_CONT ... WITHIN GROUP, read by `aggregates`) of an
+`aggregate` column with declared bounds (clamping needs them; a quantile's candidates span them);
+joins are equalities of the tables' privacy units (so one person's rows in each table can be bounded,
+and the joined rows of a person are at most the product of the bounds); every GROUP BY key is an
+output (the released row must say which group it is); no ORDER BY or LIMIT (a LIMIT over exact values
+would pick rows by their exact, not noisy, values: sort the released table instead). Group keys need
+no check here: a bare column with a public key set gets every key, anything else goes through
+partition selection, which `bounded` plans.
 
 >>> from policies.gate import check
 >>> from policies.gate.plan import ColumnGrant, GateContext, TableGrant
@@ -33,11 +35,17 @@ from policies.gate.reasons import Reason, ReasonCode, reason
 from policies.gate.scope import Scope, grant_of, resolve
 
 SUPPORTED = frozenset(
-    {OutputKind.group, OutputKind.count, OutputKind.count_units, OutputKind.sum, OutputKind.avg}
+    {
+        OutputKind.group,
+        OutputKind.count,
+        OutputKind.count_units,
+        OutputKind.sum,
+        OutputKind.avg,
+        OutputKind.quantile,
+    }
 )
-BOUNDED = frozenset({OutputKind.sum, OutputKind.avg})
+BOUNDED = frozenset({OutputKind.sum, OutputKind.avg, OutputKind.quantile})
 MAX_CELLS = 10_000  # public key sets multiply; beyond this a release is mostly noise over empty cells
-_QUANTILES = (exp.PercentileCont, exp.PercentileDisc, exp.Median, exp.Quantile, exp.ApproxQuantile)
 
 
 def outputs(tree: exp.Select, scope: Scope) -> list[tuple[exp.Expr, Output | None]]:
@@ -51,10 +59,6 @@ def dp_shape(tree: exp.Select, scope: Scope) -> list[Reason]:
         node = tree.args.get(clause)
         if node is not None:
             reasons.append(reason(ReasonCode.dp_construct_not_supported, name, scope.source.position(node)))
-    for node in tree.find_all(*_QUANTILES):
-        reasons.append(
-            reason(ReasonCode.dp_aggregate_not_supported, node.sql_name(), scope.source.position(node))
-        )
     read = outputs(tree, scope)
     for item, output in read:
         if output is None:

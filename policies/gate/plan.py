@@ -76,6 +76,7 @@ class OutputKind(StrEnum):
     var_pop = "var_pop"
     min = "min"  # of a public column only
     max = "max"  # of a public column only
+    quantile = "quantile"  # dp mode only: MEDIAN, QUANTILE_CONT, PERCENTILE_CONT ... WITHIN GROUP
 
 
 @dataclass(frozen=True)

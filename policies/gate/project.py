@@ -44,6 +44,7 @@ class Output:
     source: str | None
     expression: exp.Expr | None = None
     table: str | None = None  # the table of `source`
+    alpha: float | None = None  # a quantile's fraction (dp mode only)
 
 
 def project(tree: exp.Select, scope: Scope) -> tuple[exp.Select, list[Reason]]:
@@ -83,12 +84,17 @@ def classify(item: exp.Expr, scope: Scope, grouped: frozenset[str]) -> tuple[Out
         return None, [string_alias(scope.source.position(item.args.get("alias"))), *found]
     if is_column(node):
         return _grouped(node, alias, scope, grouped)
-    if isinstance(node, exp.AggFunc):
+    if isinstance(node, exp.AggFunc) or (scope.mode == "dp" and aggregates.is_quantile(node)):
         aggregate, found = aggregates.read(node, scope)
         if aggregate is None:
             return None, found
         output = Output(
-            alias or aggregate.label, aggregate.kind, aggregate.source, aggregate.case, aggregate.table
+            alias or aggregate.label,
+            aggregate.kind,
+            aggregate.source,
+            aggregate.case,
+            aggregate.table,
+            aggregate.alpha,
         )
         return output, []
     if isinstance(node, exp.WithinGroup) and isinstance(node.this, exp.AggFunc):

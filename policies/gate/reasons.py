@@ -108,9 +108,9 @@ HINTS: dict[ReasonCode, str] = {
     ),
     ReasonCode.internal_error: "Simplify the query; if this persists, report it to the administrator.",
     ReasonCode.dp_aggregate_not_supported: (
-        "In dp mode use COUNT(*), COUNT(DISTINCT <privacy unit>), or SUM or AVG of an aggregate column with "
-        "declared bounds; quantiles, STDDEV, VARIANCE, COUNT(c), MIN, MAX and conditional aggregates are "
-        "not offered in dp mode yet."
+        "In dp mode use COUNT(*), COUNT(DISTINCT <privacy unit>), SUM or AVG of an aggregate column with "
+        "declared bounds, or MEDIAN(c), QUANTILE_CONT(c, p) or PERCENTILE_CONT(p) WITHIN GROUP (ORDER BY c) "
+        "of one; STDDEV, VARIANCE, COUNT(c), MIN, MAX and conditional aggregates are not offered in dp mode."
     ),
     ReasonCode.dp_bounds_missing: (
         "Ask the data owner to declare the column's lower and upper bounds; values are clamped to them."

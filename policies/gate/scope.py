@@ -55,6 +55,7 @@ class Scope:
     qualifiers: frozenset[str] = frozenset()
     outputs: Mapping[str, exp.Expr] = field(default_factory=dict)
     tables: tuple[Bound, ...] = ()
+    mode: str = "sdc"  # the job's mode: dp mode reads quantiles, which sdc refuses (`aggregates`)
 
     @property
     def bound(self) -> tuple[Bound, ...]:
@@ -81,12 +82,12 @@ def scope(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Scope, li
             )
         )
         reasons.extend(_refused(join, source) for join in _joins(tree))
-        return Scope(source, None, outputs=outputs), reasons
+        return Scope(source, None, outputs=outputs, mode=ctx.mode), reasons
     first, found = _bind(from_.this, None, ctx, source)
     reasons.extend(found)
     if first is None:
         reasons.extend(_refused(join, source) for join in _joins(tree))
-        return Scope(source, None, outputs=outputs), reasons
+        return Scope(source, None, outputs=outputs, mode=ctx.mode), reasons
     tables = [first]
     for join in _joins(tree):
         refused = _join_kind(join, source)
@@ -112,7 +113,7 @@ def scope(tree: exp.Select, ctx: GateContext, source: Source) -> tuple[Scope, li
             reasons.append(reason(ReasonCode.construct_not_allowed, "duplicate table name", position, hint))
             continue
         tables.append(bound)
-    return Scope(source, first.grant, first.qualifiers, outputs, tuple(tables)), reasons
+    return Scope(source, first.grant, first.qualifiers, outputs, tuple(tables), ctx.mode), reasons
 
 
 def _joins(tree: exp.Select) -> list[exp.Join]:

@@ -19,6 +19,11 @@ groups; `d_in` is the L1 distance between the two cell vectors):
 - AVG(x) = noisy SUM(x) / noisy COUNT(x): two measurements, the sum with d_in = c * M and the count of
   non-NULL values with d_in = c; the job's epsilon is split evenly over every measured vector, so the
   mean costs two shares. The ratio is post-processing.
+- A quantile (MEDIAN, QUANTILE_CONT, PERCENTILE_CONT): not a noisy cell but OpenDP's exponential
+  mechanism (candidate scores, then noisy max) on a histogram of the clamped values over the
+  candidates (`policies.privacy.quantile`, which proves the histogram gives OpenDP's exact scores).
+  d_in = c rows (symmetric distance) ungrouped; grouped, the groups' releases are over disjoint rows
+  and OpenDP's map is linear in d_in, so they cost at most c * map(1). It takes one share.
 - Group keys with a declared public key set: the key set does not depend on the data, so it costs
   nothing; every key is a cell (an empty group is a zero with noise) and the L1 bounds above hold.
 - Group keys without one (partition selection): the truncated row counts per key, a map, go through
@@ -46,6 +51,8 @@ from typing import Any
 
 import opendp.prelude as dp
 
+from policies.privacy import quantile
+
 dp.enable_features("contrib")
 
 FIXED_POINT = 100  # sums are exact integers in 1/100 of the column's unit
@@ -57,9 +64,14 @@ class Quantity:
     """One noisy vector: a column of integer cells the bounded SQL selects, and its L1 sensitivity."""
 
     column: str
-    kind: str  # "count", "count_units", "sum", "count_values"
+    kind: str  # "count", "count_units", "sum", "count_values", "quantile"
     sensitivity: int  # L1 distance between neighbouring cell vectors, in the column's integer units
     fixed_point: int = 1  # the released value is cell / fixed_point
+    # A quantile's cell is a histogram over its candidates (`policies.privacy.quantile`), and its
+    # sensitivity the rows per unit c (symmetric distance); `grouped`: released once per group.
+    alpha: float | None = None
+    candidates: tuple[float, ...] = ()
+    grouped: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,7 +115,9 @@ class Spec:
     def from_dict(cls, d: Mapping[str, Any]) -> Spec:
         part = d.get("partition")
         return cls(
-            quantities=tuple(Quantity(**q) for q in d["quantities"]),
+            quantities=tuple(
+                Quantity(**{**q, "candidates": tuple(q.get("candidates", ()))}) for q in d["quantities"]
+            ),
             outputs=tuple(Output(**o) for o in d["outputs"]),
             keys=tuple(d.get("keys", ())),
             partition=Partition(**part) if part else None,
@@ -127,6 +141,7 @@ class Calibration:
     threshold: int | None = None
     partition_scale: float | None = None
     partition_measurement: dp.Measurement | None = field(default=None, repr=False)
+    quantiles: dict[str, quantile.Measured] = field(default_factory=dict, repr=False)
 
 
 def laplace(scale: float) -> dp.Measurement:
@@ -205,8 +220,16 @@ def _calibrate(spec: Spec, share: float, partition_delta: float) -> Calibration:
     spent: list[float] = []
     cal = Calibration(spec, 0.0, 0.0, {}, {})
     for q in spec.quantities:
-        scale, meas, used = laplace_for(q.sensitivity, share)
-        cal.scales[q.column], cal.measurements[q.column] = scale, meas
+        if q.kind == "quantile":
+            assert q.alpha is not None
+            m = quantile.calibrate(
+                q.candidates, q.alpha, contributions=q.sensitivity, grouped=q.grouped, epsilon=share
+            )
+            cal.scales[q.column], cal.measurements[q.column], used = m.scale, m.select, m.epsilon
+            cal.quantiles[q.column] = m
+        else:
+            scale, meas, used = laplace_for(q.sensitivity, share)
+            cal.scales[q.column], cal.measurements[q.column] = scale, meas
         spent.append(used)
     if spec.partition is not None:
         p = spec.partition
@@ -247,8 +270,12 @@ def release(cal: Calibration, keys: Sequence[Sequence[Any]], cells: Mapping[str,
         survivors = cal.partition_measurement(counts)
         rows = [i for i in rows if key_of(keys[i]) in survivors]
         partition = {"threshold": cal.threshold, "scale": cal.partition_scale, "delta": cal.delta}
-    noisy: dict[str, list[int]] = {}
+    noisy: dict[str, list[Any]] = {}
     for q in spec.quantities:
+        if q.kind == "quantile":
+            m = cal.quantiles[q.column]
+            noisy[q.column] = [quantile.release(m, quantile.counts(cells[q.column][i])) for i in rows]
+            continue
         exact = [int(cells[q.column][i]) for i in rows]
         noisy[q.column] = list(cal.measurements[q.column](exact)) if exact else []
     by_column = {q.column: q for q in spec.quantities}
@@ -265,7 +292,10 @@ def release(cal: Calibration, keys: Sequence[Sequence[Any]], cells: Mapping[str,
             "bounds": None if o.lower is None else [o.lower, o.upper],
             "contributions": o.contributions,
         }
-        if o.denominator is None:
+        if o.kind == "quantile":
+            values[o.name] = list(noisy[o.numerator])
+            entry.update(_quantile_entry(cal.quantiles[o.numerator]))
+        elif o.denominator is None:
             values[o.name] = [_sign_clip(v, o) for v in top]  # post-processing: a count is never < 0
             half = dp.discrete_laplacian_scale_to_accuracy(cal.scales[o.numerator], ALPHA) / num.fixed_point
             entry.update(scale=num_scale, ci95_half_width=half, ci95=[[v - half, v + half] for v in top])
@@ -280,7 +310,7 @@ def release(cal: Calibration, keys: Sequence[Sequence[Any]], cells: Mapping[str,
             entry.update(scale={"sum": num_scale, "count": den_scale}, ci95=intervals, approximate=True)
         outputs.append(entry)
     report = {
-        "mechanism": "discrete_laplace",
+        "mechanism": "discrete_laplace" + (", exponential (quantiles)" if cal.quantiles else ""),
         "epsilon_spent": cal.epsilon,
         "delta_spent": cal.delta,
         "contributions": spec.contributions,
@@ -324,3 +354,16 @@ def _mean_interval(
     if o.lower is not None and o.upper is not None:
         low, high = max(low, o.lower), min(high, o.upper)
     return [low, high]
+
+
+def _quantile_entry(m: quantile.Measured) -> dict[str, Any]:
+    """A quantile's accuracy is a rank statement (`policies.privacy.quantile`): with 95% probability the
+    released candidate's score is within `rank_error_95` rows of the best candidate's."""
+    return {
+        "alpha": m.alpha,
+        "mechanism": "exponential (OpenDP noisy max over candidates)",
+        "scale": m.rank_scale,
+        "rank_error_95": m.rank_error_95,
+        "candidates": len(m.candidates),
+        "candidate_step": quantile.step_of(m.candidates),
+    }

@@ -170,3 +170,35 @@ def test_fifty_concurrent_dp_jobs_never_overspend(stack: Stack) -> None:
     # exhausted: any further dp job is refused
     late = _submit(stack, sc, "SELECT COUNT(*) AS n FROM residents WHERE age >= 99", epsilon=0.1)
     assert late.status_code == 409 and late.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_dp_quantiles_over_http_charge_the_budget_and_release_candidates(stack: Stack) -> None:
+    _, sc, districts = _setup(stack, epsilon=2.0)
+    sql = (
+        "SELECT district, MEDIAN(income) AS med, "
+        "PERCENTILE_CONT(0.9) WITHIN GROUP (ORDER BY income) AS p90 FROM residents GROUP BY district"
+    )
+    r = _submit(stack, sc, sql, epsilon=1.0)
+    assert r.status_code == 202, r.text
+    job = _wait(stack, r.json()["id"])
+    assert job["state"] == "pending_review", job
+    dp = job["check_report"]["dp"]
+    assert 0.99 < dp["epsilon_spent"] <= 1.0 and dp["budget"]["epsilon_left"] == 1.0
+    by_name = {o["name"]: o for o in dp["outputs"]}
+    med, p90 = by_name["med"], by_name["p90"]
+    assert med["kind"] == p90["kind"] == "quantile" and (med["alpha"], p90["alpha"]) == (0.5, 0.9)
+    assert med["scale"] > 0 and med["rank_error_95"] > med["scale"] and med["candidates"] == 100
+    cand = stack["reviewer"].get(f"/v1/reviews/{job['id']}").json()
+    cols = cand["columns"]
+    assert sorted(row[cols.index("district")] for row in cand["rows"]) == sorted(districts)
+    step = med["candidate_step"]
+    for row in cand["rows"]:
+        for name in ("med", "p90"):
+            value = row[cols.index(name)]
+            assert 0 <= value <= 100_000 and abs(value / step - round(value / step)) < 1e-6  # a candidate
+    # outside the shape: refused at submit with the precise construct; the budget is untouched
+    refused = _submit(stack, sc, "SELECT QUANTILE_DISC(income, 0.5) AS q FROM residents")
+    assert refused.status_code == 422
+    (found,) = refused.json()["error"]["detail"]["reasons"]
+    assert (found["code"], found["construct"]) == ("dp_aggregate_not_supported", "QUANTILE_DISC")
+    assert stack["operator"].get(f"/v1/scenarios/{sc['id']}").json()["epsilon_spent"] == 1.0

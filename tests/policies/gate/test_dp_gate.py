@@ -51,7 +51,7 @@ DP_CASES = [
     ("SELECT d, STDDEV(x) AS s FROM t GROUP BY d", "dp_aggregate_not_supported"),
     ("SELECT COUNT(x) AS n FROM t", "dp_aggregate_not_supported"),
     ("SELECT SUM(CASE WHEN d = 'a' THEN x ELSE 0 END) AS s FROM t", "dp_aggregate_not_supported"),
-    ("SELECT QUANTILE_CONT(x, 0.5) AS q FROM t", "dp_aggregate_not_supported"),
+    ("SELECT QUANTILE_DISC(x, 0.5) AS q FROM t", "dp_aggregate_not_supported"),
     ("SELECT d, COUNT(*) AS n FROM t GROUP BY d ORDER BY n", "dp_construct_not_supported"),
     ("SELECT d, COUNT(*) AS n FROM t GROUP BY d LIMIT 1", "dp_construct_not_supported"),
     ("SELECT COUNT(*) AS n FROM t GROUP BY d", "dp_construct_not_supported"),
@@ -67,6 +67,73 @@ def test_every_dp_reason_code_has_a_case() -> None:
 @pytest.mark.parametrize(("sql", "code"), DP_CASES)
 def test_outside_the_shape_is_refused_precisely(sql: str, code: str) -> None:
     assert code in _codes(sql)
+
+
+QUANTILES_ALLOWED = [
+    "SELECT MEDIAN(x) AS q FROM t",
+    "SELECT d, QUANTILE_CONT(x, 0.9) AS q FROM t GROUP BY d",
+    "SELECT d, PERCENTILE_CONT(0.25) WITHIN GROUP (ORDER BY x) AS q, COUNT(*) AS n FROM t GROUP BY d",
+    "SELECT g, MEDIAN(t.x) AS q FROM t GROUP BY g",  # partition selection
+    "SELECT MEDIAN(v.w) AS q FROM t JOIN v ON t.pid = v.pid",
+]
+QUANTILES_REFUSED = [  # (sql, code, construct): each says exactly what is outside
+    ("SELECT QUANTILE_DISC(x, 0.5) AS q FROM t", "dp_aggregate_not_supported", "QUANTILE_DISC"),
+    ("SELECT QUANTILE(x, 0.5) AS q FROM t", "dp_aggregate_not_supported", "QUANTILE"),
+    ("SELECT APPROX_QUANTILE(x, 0.5) AS q FROM t", "dp_aggregate_not_supported", "APPROX_QUANTILE"),
+    (
+        "SELECT PERCENTILE_DISC(0.5) WITHIN GROUP (ORDER BY x) AS q FROM t",
+        "dp_aggregate_not_supported",
+        "PERCENTILE_DISC",
+    ),
+    (
+        "SELECT PERCENTILE_CONT(0.5) WITHIN GROUP (ORDER BY x DESC) AS q FROM t",
+        "dp_aggregate_not_supported",
+        "PERCENTILE_CONT WITHIN GROUP (ORDER BY ... DESC)",
+    ),
+    (
+        "SELECT QUANTILE_CONT(x, [0.1, 0.9]) AS q FROM t",
+        "dp_aggregate_not_supported",
+        "QUANTILE_CONT fraction",
+    ),
+    ("SELECT QUANTILE_CONT(x, 1.5) AS q FROM t", "dp_aggregate_not_supported", "QUANTILE_CONT fraction"),
+    ("SELECT MEDIAN(DISTINCT x) AS q FROM t", "dp_aggregate_not_supported", "MEDIAN"),
+    ("SELECT MEDIAN(x * 2) AS q FROM t", "dp_aggregate_not_supported", "MEDIAN"),
+    ("SELECT MEDIAN(y) AS q FROM t", "dp_bounds_missing", "y"),
+    ("SELECT MEDIAN(d) AS q FROM t", "level_violation", "d"),
+    ("SELECT MEDIAN(x) + 1 AS q FROM t", "construct_not_allowed", "+"),
+]
+
+
+@pytest.mark.parametrize("sql", QUANTILES_ALLOWED)
+def test_quantile_shapes_are_allowed(sql: str) -> None:
+    decision = check(sql, _ctx())
+    assert decision.allowed, decision.reasons
+    assert decision.plan is not None and decision.plan.dp is not None
+    spec = Spec.from_dict(decision.plan.dp)
+    (q,) = [q for q in spec.quantities if q.kind == "quantile"]
+    assert q.alpha in (0.5, 0.9, 0.25) and len(q.candidates) == 100
+    assert q.sensitivity == spec.contributions and q.grouped == bool(spec.keys)
+    assert _db().execute(decision.plan.sql).fetchall()  # the bounded SQL runs in DuckDB
+
+
+@pytest.mark.parametrize(("sql", "code", "construct"), QUANTILES_REFUSED)
+def test_quantile_outside_the_shape_is_refused_precisely(sql: str, code: str, construct: str) -> None:
+    reasons = check(sql, _ctx()).reasons
+    assert [(r.code.value, r.construct) for r in reasons] == [(code, construct)]
+
+
+def test_quantiles_stay_refused_in_sdc_mode() -> None:
+    ctx = _ctx()
+    sdc = GateContext(ctx.tables, "sdc", 1)
+    assert [r.code.value for r in check(QUANTILES_ALLOWED[0], sdc).reasons] == ["aggregate_not_allowed"]
+
+
+def test_quantile_histogram_cells_include_empty_groups() -> None:
+    rows, spec = _cells("SELECT d, MEDIAN(x) AS q FROM t GROUP BY d")
+    # p1 keeps ranks 1, 2 (5.0 and 50.0 -> 10.0, the last candidate: bucket 198); p2's -4.0 -> 0.0
+    # (bucket 0); c_49 < 5.0 < c_50 (bucket 99); p3's NULL counts nowhere; 'z' is empty (NULL).
+    assert rows == [("a", {0: 1, 99: 1, 198: 1}), ("b", None), ("z", None)]
+    assert spec.quantities[0].candidates[49] < 5.0 < spec.quantities[0].candidates[50]
 
 
 def test_reserved_columns_cannot_be_named() -> None:
