@@ -109,14 +109,17 @@ def quality(
         if temp_dir is not None:
             con.execute(f"SET temp_directory = {quote_str(str(temp_dir))}")
         items = ["COUNT(*)"]
+        texts = []  # each checked column's trimmed text, computed once below (not once per use)
         for c in wanted:
             q = quote_ident(c)
             items += [f"COUNT({q})", f"approx_count_distinct({q})"]
             check = VALIDATORS.get(entities.get(c, ""))
             if check is not None:
-                text = f"TRIM(CAST({q} AS VARCHAR))"
+                text = f"__text{len(texts)}"
+                texts.append(f", TRIM(CAST({q} AS VARCHAR)) AS {text}")
                 items.append(f"COUNT(*) FILTER (WHERE {q} IS NOT NULL AND COALESCE({check(text)}, false))")
-        row = con.execute(f"SELECT {', '.join(items)} FROM {source}").fetchall()[0]
+        rows_of = f"(SELECT *{''.join(texts)} FROM {source})"
+        row = con.execute(f"SELECT {', '.join(items)} FROM {rows_of}").fetchall()[0]
         listed = ", ".join(quote_ident(c) for c in wanted)
         distinct_rows = con.execute(
             f"SELECT COUNT(DISTINCT hash({listed})) FROM {source}"
