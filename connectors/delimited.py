@@ -29,7 +29,9 @@ DELIMITERS = {"csv": ",", "tsv": "\t"}
 SNIFF_CANDIDATES = (",", "\t", ";", "|")
 _SNIFF_BYTES = 64 << 10
 _SNIFF_LINES = 50
-_BLOCK_BYTES = 16 << 20  # a single record must fit in one block
+# pyarrow's streaming reader reads blocks ahead of its consumer, so memory grows with the block size:
+# 1 MiB keeps it small; a file with a record longer than that is read again with 16 MiB blocks.
+_BLOCK_BYTES = (1 << 20, 16 << 20)  # a single record must fit in one block
 _HEADER_BLOCK_BYTES = 1 << 20  # the header is read (and its block type-guessed) on its own
 
 
@@ -105,7 +107,7 @@ def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool)
     )
     read = pacsv.ReadOptions(
         use_threads=False,  # InvalidRow.number is only known single-threaded
-        block_size=_BLOCK_BYTES,
+        block_size=_BLOCK_BYTES[0],
         encoding="utf8" if codec == "utf-8" else codec,
     )
     names = _header(path, read.encoding, parse.delimiter)
@@ -131,6 +133,10 @@ def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool)
         )
         inference = Inference([clean_name(name) for name in names])
         scanned = _scan(path, read, parse, convert, inference)
+        if scanned is None and not bad_rows:  # no bad row: perhaps one longer than a block
+            read.block_size = _BLOCK_BYTES[-1]
+            inference = Inference([clean_name(name) for name in names])
+            scanned = _scan(path, read, parse, convert, inference)
         if scanned is not None:
             rows, last = scanned
             if last is not None and ("\n" in last or "\r" in last) and _ends_in_open_quote(path):
