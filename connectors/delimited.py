@@ -1,7 +1,8 @@
 """CSV and TSV into Arrow: pyarrow parses, we type, and we say where a row went wrong.
 
-The whole file is parsed into memory before the first batch is returned, because types are
-inferred over every value (see `connectors.infer`); streaming text sources is a later concern.
+Types are inferred over every value (see `connectors.infer`), yet the file is never held whole: a
+first streaming pass parses it (reporting any bad row before a batch is returned) and narrows each
+column's type block by block; the reader returned parses it again and casts each block.
 
 pyarrow's errors quote the offending row, so its exceptions are swallowed and rebuilt from the
 structured `InvalidRow` (expected and actual field counts, logical row number). That row number
@@ -13,6 +14,7 @@ but only on the error path.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,14 +22,16 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from connectors.errors import ConnectorError
-from connectors.infer import infer_table, reader
+from connectors.infer import BATCH_ROWS, Inference, infer_table
 from connectors.text import clean_name, name_problem, text_codec
 
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 SNIFF_CANDIDATES = (",", "\t", ";", "|")
 _SNIFF_BYTES = 64 << 10
 _SNIFF_LINES = 50
-_BLOCK_BYTES = 16 << 20  # a single record must fit in one block
+# pyarrow's streaming reader reads blocks ahead of its consumer, so memory grows with the block size:
+# 1 MiB keeps it small; a file with a record longer than that is read again with 16 MiB blocks.
+_BLOCK_BYTES = (1 << 20, 16 << 20)  # a single record must fit in one block
 _HEADER_BLOCK_BYTES = 1 << 20  # the header is read (and its block type-guessed) on its own
 
 
@@ -74,13 +78,13 @@ def read_delimited(
     if delimiter is None:
         delimiter = "\t" if format == "tsv" else sniff_delimiter(path, codec)
     result = _read(path, codec, format, delimiter, header is not False)
-    if header is None and _first_row_is_data(result):
+    if header is None and _first_row_is_data(result.schema):
         result = _read(path, codec, format, delimiter, False)
-    return reader(result)
+    return result
 
 
-def _first_row_is_data(table: pa.Table) -> bool:
-    typed = [(name, table.column(name).type) for name in table.column_names]
+def _first_row_is_data(schema: pa.Schema) -> bool:
+    typed = [(field.name, field.type) for field in schema]
     non_text = [(name, t) for name, t in typed if not pa.types.is_string(t)]
     if not non_text:
         return False
@@ -91,7 +95,7 @@ def _first_row_is_data(table: pa.Table) -> bool:
     return True
 
 
-def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool) -> pa.Table:
+def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool) -> pa.RecordBatchReader:
     bad_rows: list[_BadRow] = []
 
     def on_invalid_row(row: pacsv.InvalidRow) -> str:
@@ -103,7 +107,7 @@ def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool)
     )
     read = pacsv.ReadOptions(
         use_threads=False,  # InvalidRow.number is only known single-threaded
-        block_size=_BLOCK_BYTES,
+        block_size=_BLOCK_BYTES[0],
         encoding="utf8" if codec == "utf-8" else codec,
     )
     names = _header(path, read.encoding, parse.delimiter)
@@ -127,33 +131,72 @@ def _read(path: Path, codec: str, format: str, delimiter: str, has_header: bool)
             strings_can_be_null=True,
             quoted_strings_can_be_null=True,
         )
-        table = _parse(path, read, parse, convert)
-        if table is not None and _ends_in_open_quote(path, table):
-            raise ConnectorError(
-                "malformed_file",
-                "unterminated quoted field",
-                format=format,
-                line=_physical_line(path, codec, delimiter, table.num_rows + int(has_header)),
-                column=table.num_columns,
+        inference = Inference([clean_name(name) for name in names])
+        scanned = _scan(path, read, parse, convert, inference)
+        if scanned is None and not bad_rows:  # no bad row: perhaps one longer than a block
+            read.block_size = _BLOCK_BYTES[-1]
+            inference = Inference([clean_name(name) for name in names])
+            scanned = _scan(path, read, parse, convert, inference)
+        if scanned is not None:
+            rows, last = scanned
+            if last is not None and ("\n" in last or "\r" in last) and _ends_in_open_quote(path):
+                raise ConnectorError(
+                    "malformed_file",
+                    "unterminated quoted field",
+                    format=format,
+                    line=_physical_line(path, codec, delimiter, rows + int(has_header)),
+                    column=len(names),
+                )
+            return pa.RecordBatchReader.from_batches(
+                inference.schema(), _typed(path, read, parse, convert, inference)
             )
-        if table is not None:
-            table = table.rename_columns([clean_name(name) for name in names])
-            return infer_table(table)
     raise _parse_error(path, codec, format, delimiter, bad_rows[0] if bad_rows else None, has_header)
 
 
-def _ends_in_open_quote(path: Path, table: pa.Table) -> bool:
-    """Whether a quote left open swallowed the rest of the file into the last cell.
+def _scan(
+    path: Path,
+    read: pacsv.ReadOptions,
+    parse: pacsv.ParseOptions,
+    convert: pacsv.ConvertOptions,
+    inference: Inference,
+) -> tuple[int, str | None] | None:
+    """The first pass: rows and the last row's last cell, types narrowed; None if it does not parse."""
+    rows, last = 0, None
+    try:
+        with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as blocks:
+            for block in blocks:
+                inference.update(block)
+                if block.num_rows:
+                    rows += block.num_rows
+                    last = block.column(block.num_columns - 1)[block.num_rows - 1].as_py()
+    except (pa.ArrowException, UnicodeDecodeError):  # the message may quote a row: dropped
+        return None
+    return rows, last
 
-    pyarrow accepts that silently, losing every row after it. An unquoted cell cannot hold a line
-    break, so a last cell that does was quoted; had its quote closed, the file (less trailing line
-    breaks) would end in '"'. The byte 0x22 is never part of a UTF-8 or GB18030 multibyte character.
+
+def _typed(
+    path: Path,
+    read: pacsv.ReadOptions,
+    parse: pacsv.ParseOptions,
+    convert: pacsv.ConvertOptions,
+    inference: Inference,
+) -> Iterator[pa.RecordBatch]:
+    """The second pass: the same blocks, cast to the types the first pass settled on."""
+    with pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert) as blocks:
+        for block in blocks:
+            typed = inference.cast(block)
+            for offset in range(0, typed.num_rows, BATCH_ROWS):
+                yield typed.slice(offset, BATCH_ROWS)
+
+
+def _ends_in_open_quote(path: Path) -> bool:
+    """Whether a quote left open swallowed the rest of the file into the last cell (which holds a
+    line break, so it was quoted).
+
+    pyarrow accepts that silently, losing every row after it. Had its quote closed, the file (less
+    trailing line breaks) would end in '"'. The byte 0x22 is never part of a UTF-8 or GB18030
+    multibyte character.
     """
-    if table.num_rows == 0:
-        return False
-    last = table.column(table.num_columns - 1)[table.num_rows - 1].as_py()
-    if last is None or ("\n" not in last and "\r" not in last):
-        return False
     with path.open("rb") as file:
         file.seek(max(0, path.stat().st_size - 4096))
         tail = file.read().rstrip(b"\r\n")
@@ -170,15 +213,6 @@ def _header(path: Path, encoding: str, delimiter: str) -> list[str] | None:
     try:
         with pacsv.open_csv(path, read_options=small, parse_options=lenient) as first_block:
             return list(first_block.schema.names)
-    except (pa.ArrowException, UnicodeDecodeError):  # the message may quote a row: dropped
-        return None
-
-
-def _parse(
-    path: Path, read: pacsv.ReadOptions, parse: pacsv.ParseOptions, convert: pacsv.ConvertOptions
-) -> pa.Table | None:
-    try:
-        return pacsv.read_csv(path, read_options=read, parse_options=parse, convert_options=convert)
     except (pa.ArrowException, UnicodeDecodeError):  # the message may quote a row: dropped
         return None
 

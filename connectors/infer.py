@@ -61,6 +61,71 @@ def _try_cast(values: pa.ChunkedArray, type_: pa.DataType) -> pa.ChunkedArray | 
         return None
 
 
+class Inference:
+    """The same decision as `infer_column`, narrowed batch by batch, so a text file of any size is
+    typed in one streaming pass (and cast in a second) instead of being held whole.
+
+    >>> inf = Inference(["a"])
+    >>> inf.update(pa.record_batch([pa.array(["1", None])], names=["a"]))
+    >>> inf.update(pa.record_batch([pa.array(["2.5"])], names=["a"]))
+    >>> inf.cast(pa.record_batch([pa.array(["3"])], names=["a"])).column(0).to_pylist()
+    [3.0]
+    """
+
+    def __init__(self, names: list[str]) -> None:
+        self.names = names
+        self._seen = [False] * len(names)  # any non-null value
+        self._identifier = [False] * len(names)
+        self._viable = [list(_CANDIDATES) for _ in names]
+        self._boolean = [True] * len(names)
+
+    def update(self, batch: pa.RecordBatch) -> None:
+        for i, values in enumerate(batch.columns):
+            if values.null_count == len(values) or self._identifier[i]:
+                continue
+            self._seen[i] = True
+            if pc.any(pc.match_substring_regex(values, _IDENTIFIER)).as_py():
+                self._identifier[i] = True
+                continue
+            self._viable[i] = [t for t in self._viable[i] if _castable(values, t)]
+            if self._boolean[i]:
+                lowered = pc.utf8_lower(values).drop_null()
+                self._boolean[i] = bool(pc.all(pc.is_in(lowered, pa.array(["true", "false"]))).as_py())
+
+    def types(self) -> list[pa.DataType]:
+        out = []
+        for i in range(len(self.names)):
+            if not self._seen[i] or self._identifier[i]:
+                out.append(pa.string())
+            elif self._viable[i]:
+                out.append(self._viable[i][0])
+            else:
+                out.append(pa.bool_() if self._boolean[i] else pa.string())
+        return out
+
+    def schema(self) -> pa.Schema:
+        return pa.schema(list(zip(self.names, self.types(), strict=True)))
+
+    def cast(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        columns = []
+        for values, type_ in zip(batch.columns, self.types(), strict=True):
+            if pa.types.is_string(type_):
+                columns.append(values)
+            elif pa.types.is_boolean(type_):
+                columns.append(pc.equal(pc.utf8_lower(values), "true"))
+            else:
+                columns.append(pc.cast(values, type_))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema())
+
+
+def _castable(values: pa.Array, type_: pa.DataType) -> bool:
+    try:  # the engine's message quotes the failing value; it is dropped here
+        pc.cast(values, type_)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
 def infer_table(table: pa.Table) -> pa.Table:
     """Every column of an all-string table given its inferred type."""
     return pa.table([infer_column(column) for column in table.columns], names=table.column_names)

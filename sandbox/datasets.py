@@ -107,10 +107,10 @@ def register(
         _refuse_reserved(names)
         if meta.privacy_unit not in names:
             raise SandboxError(ErrorCode.unknown_column, column=meta.privacy_unit)
-        prof = profile(staged, meta.privacy_unit, rt.settings.classify_sample_rows, **_bounded(rt))
+        prof = profile(staged, rt.settings.classify_sample_rows, **_bounded(rt))
         proposals = classify(prof.sample, rt.analyzer(), privacy_unit=meta.privacy_unit)
-        measured = quality.measure(staged, names, quality.from_proposals(proposals))
-        stored = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit, prof.max_rows_per_unit)
+        measured = quality.measure(staged, names, quality.from_proposals(proposals), **_bounded(rt))
+        stored, max_rows = _commit_derived(rt, staged, dataset_id, 1, meta.privacy_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = Dataset(
@@ -126,7 +126,7 @@ def register(
             )
             s.add(ds)
             s.flush()
-            s.add(_version_row(dataset_id, 1, stored, prof.max_rows_per_unit, fmt, actor, now, measured))
+            s.add(_version_row(dataset_id, 1, stored, max_rows, fmt, actor, now, measured))
             vault_keys.store(s, rt, dataset_id, 1, stored)
             by_name = {p.column: p for p in proposals}
             own = [field for field in stored.schema if field.name not in RESERVED]
@@ -175,12 +175,13 @@ def _refuse_reserved(names: list[str]) -> None:
 
 
 def _commit_derived(
-    rt: Runtime, staged: Path, dataset_id: str, version: int, privacy_unit: str, max_rows_per_unit: int
-) -> StoredVersion:
+    rt: Runtime, staged: Path, dataset_id: str, version: int, privacy_unit: str
+) -> tuple[StoredVersion, int]:
     """Append the reserved `__unit`/`__rank` columns (units map carried over from the previous version)
-    and commit the result; the staged intermediates are removed whatever happens."""
+    and commit the result, streaming; returns it with the version's most rows of one unit. The staged
+    intermediates are removed whatever happens."""
     previous = rt.vault.units_map_of(dataset_id, version - 1) if version > 1 else None
-    out = staged.with_name(staged.stem + "-derived.parquet")
+    ranks = staged.with_name(staged.stem + "-ranks.parquet")
     units = staged.with_name(staged.stem + "-units.parquet")
     plain_previous = staged.with_name(staged.stem + "-previous-units.parquet")
     try:
@@ -188,21 +189,23 @@ def _commit_derived(
             previous = vault_keys.plain_units_map(rt, dataset_id, version - 1, previous, plain_previous)
         derived = derive(
             staged,
-            out,
+            ranks,
             units,
             privacy_unit,
             previous_map=previous if previous is not None and previous.exists() else None,
-            one_row_per_unit=max_rows_per_unit <= 1,
+            **_bounded(rt),
         )
-        return rt.vault.commit(
-            derived.path,
+        stored = rt.vault.commit(
+            derived.schema,
+            derived.batches(),
             dataset_id,
             version,
             units_map=derived.units_map,
             encrypt=rt.settings.vault_encryption,
         )
+        return stored, derived.max_rows_per_unit
     finally:
-        out.unlink(missing_ok=True)
+        ranks.unlink(missing_ok=True)
         units.unlink(missing_ok=True)
         plain_previous.unlink(missing_ok=True)
 
@@ -293,18 +296,18 @@ def add_version(
             )
         _refuse_reserved(new_schema.names)
         change = versions.schema_change(current, new_schema)
-        prof = profile(
-            staged, privacy_unit, rt.settings.classify_sample_rows if change else 1, **_bounded(rt)
-        )
-        proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit) if change else []
-        measured = quality.measure(staged, list(new_schema.names), entities)
-        stored = _commit_derived(rt, staged, dataset_id, version, privacy_unit, prof.max_rows_per_unit)
+        proposals = []
+        if change:
+            prof = profile(staged, rt.settings.classify_sample_rows, **_bounded(rt))
+            proposals = classify(prof.sample, rt.analyzer(), privacy_unit=privacy_unit)
+        measured = quality.measure(staged, list(new_schema.names), entities, **_bounded(rt))
+        stored, max_rows = _commit_derived(rt, staged, dataset_id, version, privacy_unit)
         now = datetime.now(UTC)
         with rt.catalog.session() as s:
             ds = _own_dataset(s, actor, dataset_id)
             if versions.next_version(s, ds.id) != version:
                 raise SandboxError(ErrorCode.invalid_request, reason="another version was added meanwhile")
-            row = _version_row(dataset_id, version, stored, prof.max_rows_per_unit, fmt, actor, now, measured)
+            row = _version_row(dataset_id, version, stored, max_rows, fmt, actor, now, measured)
             s.add(row)
             vault_keys.store(s, rt, dataset_id, version, stored)
             versions.supersede_held(s, actor, ds.id, version)

@@ -28,8 +28,11 @@ def entity_of(pii: dict[str, float] | None, hint: str | None) -> str | None:
     return entity if entity in VALIDATORS else None
 
 
-def measure(path: Path, columns: list[str], entities: dict[str, str | None]) -> dict[str, Any]:
-    return measure_file(path, columns, {c: e for c, e in entities.items() if e})
+def measure(
+    path: Path, columns: list[str], entities: dict[str, str | None], **bounded: Any
+) -> dict[str, Any]:
+    """`bounded`: `memory_mb` and `temp_dir` for DuckDB, as registration's other passes take them."""
+    return measure_file(path, columns, {c: e for c, e in entities.items() if e}, **bounded)
 
 
 def from_proposals(proposals: list[ColumnProposal]) -> dict[str, str | None]:

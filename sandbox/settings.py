@@ -89,7 +89,10 @@ class Settings(BaseSettings):
         description="How often the refresh loop looks for datasets whose source is due a re-read; 0 = never.",
     )
     registration_memory_mb: int = Field(
-        default=256, description="DuckDB memory cap while profiling a new version (it spills beyond)."
+        default=256,
+        description=(
+            "DuckDB memory cap of each registration pass (profile, quality, units, ranks); it spills beyond."
+        ),
     )
     source_batch_rows: int = Field(
         default=65_536,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -48,8 +49,8 @@ class _CaptureKms(pe.KmsClient):
         return self._sink[master_key_identifier]
 
 
-def encrypt_file(plain: Path, dest: Path) -> bytes:
-    """Rewrite `plain` as an encrypted Parquet file at `dest` (row groups kept); returns its DEK."""
+def file_encryption() -> tuple[pe.FileEncryptionProperties, Callable[[], bytes]]:
+    """Properties that encrypt one new file under a fresh DEK, and how to get that DEK once written."""
     sink: dict[str, bytes] = {}
     factory = pe.CryptoFactory(lambda _config: _CaptureKms(sink))
     props = factory.file_encryption_properties(
@@ -63,7 +64,13 @@ def encrypt_file(plain: Path, dest: Path) -> bytes:
             cache_lifetime=timedelta(seconds=1),
         ),
     )
-    source = pq.ParquetFile(plain)
+    return props, lambda: sink[_FOOTER]
+
+
+def encrypt_file(plain: Path, dest: Path) -> bytes:
+    """Rewrite `plain` as an encrypted Parquet file at `dest` (row groups kept); returns its DEK."""
+    props, key = file_encryption()
+    source = pq.ParquetFile(plain, pre_buffer=False)
     try:
         with pq.ParquetWriter(
             dest, source.schema_arrow, compression="zstd", encryption_properties=props
@@ -73,7 +80,7 @@ def encrypt_file(plain: Path, dest: Path) -> bytes:
     except BaseException:
         dest.unlink(missing_ok=True)
         raise
-    return sink[_FOOTER]
+    return key()
 
 
 class _KeyKms(pe.KmsClient):
@@ -110,7 +117,7 @@ def relation_name(path: Path | str) -> str:
 
 def decrypt_to(encrypted: Path, key: bytes, dest: Path) -> None:
     """A plain copy of an encrypted file, for the registration step that reads it (the units map)."""
-    source = pq.ParquetFile(encrypted, decryption_properties=decryption_properties(key))
+    source = pq.ParquetFile(encrypted, decryption_properties=decryption_properties(key), pre_buffer=False)
     with pq.ParquetWriter(dest, source.schema_arrow) as w:
         for i in range(source.num_row_groups):
             w.write_table(source.read_row_group(i))

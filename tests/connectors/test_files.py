@@ -459,3 +459,22 @@ def test_ragged_row_line_is_its_physical_line(
     error = _error(_write(tmp_path_factory.mktemp("ragged"), "t.csv", text))
     assert (error.line, error.column) == (expected_line, 3)
     _assert_no_values(error, SECRET)
+
+
+def test_a_csv_of_many_blocks_is_typed_over_every_value(tmp_path: Path) -> None:
+    """The file streams in 1 MiB blocks; a value in the last block still decides each column's type."""
+    rows = "".join(f"{i},{i},true\n" for i in range(300_000))  # ~5 MiB of ints and booleans
+    path = _write(tmp_path, "many.csv", "n,x,flag\n" + rows + "300000,0.5,1\n")
+    table = _read(path)
+    assert table.schema.types == [pa.int64(), pa.float64(), pa.string()]
+    assert table.num_rows == 300_001 and table.column("x")[300_000].as_py() == 0.5
+    assert table.column("flag")[0].as_py() == "true"  # "1" among booleans: text, as a whole read gives
+
+
+def test_a_record_longer_than_a_block_is_read(tmp_path: Path) -> None:
+    long = "长" * 600_000  # 1.8 MB in UTF-8, more than one block
+    path = _write(
+        tmp_path, "long.csv", "a,b\n" + "".join(f"{i},x\n" for i in range(50_000)) + f'1,"{long}"\n'
+    )
+    table = _read(path)
+    assert table.num_rows == 50_001 and table.column("b")[50_000].as_py() == long

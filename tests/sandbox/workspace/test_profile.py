@@ -18,27 +18,26 @@ def units_path(tmp_path: Path) -> Path:
     return path
 
 
-def test_profile_counts_rows_and_the_largest_unit(units_path: Path) -> None:
-    result = profile(units_path, '身份 "id"', sample_rows=10)
-    assert (result.rows, result.max_rows_per_unit) == (100, 5)
+def test_profile_counts_rows(units_path: Path) -> None:
+    assert profile(units_path, sample_rows=10).rows == 100
 
 
 def test_sample_is_real_rows_with_all_columns_and_repeatable(units_path: Path) -> None:
-    first = profile(units_path, '身份 "id"', sample_rows=10, seed=3).sample
+    first = profile(units_path, sample_rows=10, seed=3).sample
     assert first.num_rows == 10
     assert first.column_names == ['身份 "id"', "v"]
     assert set(first.column("v").to_pylist()) <= set(range(100))
-    assert first.equals(profile(units_path, '身份 "id"', sample_rows=10, seed=3).sample)
+    assert first.equals(profile(units_path, sample_rows=10, seed=3).sample)
 
 
 def test_sample_is_capped_by_the_table_and_may_be_empty(units_path: Path) -> None:
-    assert profile(units_path, '身份 "id"', sample_rows=1000).sample.num_rows == 100
-    empty = profile(units_path, '身份 "id"', sample_rows=0).sample
+    assert profile(units_path, sample_rows=1000).sample.num_rows == 100
+    empty = profile(units_path, sample_rows=0).sample
     assert empty.num_rows == 0 and empty.column_names == ['身份 "id"', "v"]
 
 
-def test_empty_file_has_no_units(tmp_path: Path) -> None:
+def test_empty_file_has_no_rows(tmp_path: Path) -> None:
     path = tmp_path / "empty.parquet"
     pq.write_table(pa.table({"id": pa.array([], pa.string())}), path)
-    result = profile(path, "id", sample_rows=5)
-    assert (result.rows, result.max_rows_per_unit, result.sample.num_rows) == (0, 0, 0)
+    result = profile(path, sample_rows=5)
+    assert (result.rows, result.sample.num_rows) == (0, 0)
