@@ -434,7 +434,9 @@ def test_any_table_round_trips_through_csv(
     # A letter in front keeps every cell a non-empty string, so values must come back exactly.
     body = [[f"v{cell}" for cell in row] for row in rows if len(row) == width]
     path = _write(tmp_path_factory.mktemp("rt"), "t.csv", _csv_text([header, *body]), encoding=encoding)
-    table = _read(path)
+    # One column whose cells all hold ';' (or '|', a tab) reads as well split on that character: no
+    # sniffer can tell, so a one-column table is read with its delimiter named.
+    table = _read(path, delimiter=",") if width == 1 else _read(path)
     assert table.column_names == header
     assert [list(row.values()) for row in table.to_pylist()] == body
 
