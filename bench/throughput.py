@@ -22,15 +22,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 import pyarrow.csv as pacsv
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from sandbox import datasets, jobs, scenarios
@@ -45,6 +48,7 @@ from sandbox.settings import Settings
 
 SQL = "SELECT district, COUNT(*) AS n, SUM(income) AS total FROM residents GROUP BY district"
 RUNNING = ("queued", "running", "checking")
+LONG_POLLS = 40  # clients long-polling a running job (`wait`, as sandbox.client does) beside the readers
 
 
 def setup(rt: Runtime) -> tuple[Any, str, str]:
@@ -88,10 +92,9 @@ def run_jobs(rt: Runtime, operator: Any, scenario_id: str, count: int) -> float:
         time.sleep(0.05)
 
 
-def queue_workers(
-    rt: Runtime, env: dict[str, str], operator: Any, scenario_id: str, n: int, count: int
-) -> float:
-    """Jobs per second with `n` `sandbox worker` processes (registered before the clock starts)."""
+@contextmanager
+def worker_processes(rt: Runtime, env: dict[str, str], n: int) -> Iterator[None]:
+    """`n` `sandbox worker` processes, registered with the queue before the block starts."""
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "sandbox.cli", "worker"],
@@ -103,19 +106,31 @@ def queue_workers(
     ]
     try:
         deadline = time.monotonic() + 120
-        while workers_registered(rt.settings.catalog_url()) < n:
+        while n and workers_registered(rt.settings.catalog_url()) < n:
             if time.monotonic() > deadline:
                 raise RuntimeError("workers did not register")
             time.sleep(0.2)
-        return run_jobs(rt, operator, scenario_id, count)
+        yield
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop(procs)
+
+
+def stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def queue_workers(
+    rt: Runtime, env: dict[str, str], operator: Any, scenario_id: str, n: int, count: int
+) -> float:
+    """Jobs per second with `n` `sandbox worker` processes."""
+    with worker_processes(rt, env, n):
+        return run_jobs(rt, operator, scenario_id, count)
 
 
 def embedded_workers(settings: Settings, operator: Any, scenario_id: str, n: int, count: int) -> float:
@@ -128,42 +143,90 @@ def embedded_workers(settings: Settings, operator: Any, scenario_id: str, n: int
         rt.close()
 
 
+class Background:
+    """Jobs running while the clients read: a thread keeps a few jobs queued (the API process or the
+    queue workers run them) and remembers the newest, which the long-polling clients wait on."""
+
+    def __init__(self, rt: Runtime, operator: Any, scenario_id: str) -> None:
+        self.rt, self.operator, self.scenario_id = rt, operator, scenario_id
+        self.newest = ""
+        self.submitted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Background:
+        self._submit()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _submit(self) -> None:
+        self.newest = jobs.submit(self.rt, self.operator, JobIn(scenario_id=self.scenario_id, sql=SQL)).job.id
+        self.submitted += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            with self.rt.catalog.session() as s:
+                queued = s.execute(select(func.count()).where(Job.state == "queued")).scalar_one()
+            if queued < 4:
+                self._submit()
+
+
 async def status_reads(
-    base: str, token: str, job_ids: list[str], clients: int, seconds: float
+    base: str, token: str, job_ids: list[str], clients: int, seconds: float, background: Background | None
 ) -> tuple[int, list[float]]:
+    """`clients` concurrent clients, each on its own keep-alive connection (connected before the clock
+    starts), reading job status; with `background`, LONG_POLLS more clients long-poll the newest job."""
     latencies: list[float] = []
-    stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-
-    async def client(c: httpx.AsyncClient, i: int) -> None:
-        k = i
-        while time.monotonic() < stop:
-            t = time.perf_counter()
-            r = await c.get(f"/v1/jobs/{job_ids[k % len(job_ids)]}")
-            latencies.append(time.perf_counter() - t)
-            if r.status_code != 200:
-                raise RuntimeError(f"status read answered {r.status_code}")
-            k += 1
-
     headers = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60, limits=limits) as c:
-        await asyncio.gather(*(client(c, i) for i in range(clients)))
+    pollers = LONG_POLLS if background is not None else 0
+    conns = [httpx.AsyncClient(base_url=base, headers=headers, timeout=60) for _ in range(clients + pollers)]
+    try:
+        await asyncio.gather(*(c.get("/healthz") for c in conns))
+        stop = time.monotonic() + seconds
+
+        async def reader(c: httpx.AsyncClient, i: int) -> None:
+            k = i
+            while time.monotonic() < stop:
+                t = time.perf_counter()
+                r = await c.get(f"/v1/jobs/{job_ids[k % len(job_ids)]}")
+                latencies.append(time.perf_counter() - t)
+                if r.status_code != 200:
+                    raise RuntimeError(f"status read answered {r.status_code}")
+                k += 1
+
+        async def poller(c: httpx.AsyncClient) -> None:
+            assert background is not None
+            while time.monotonic() < stop:
+                wait = max(0.0, min(10.0, stop - time.monotonic()))
+                r = await c.get(f"/v1/jobs/{background.newest}", params={"wait": wait})
+                if r.status_code != 200:
+                    raise RuntimeError(f"long poll answered {r.status_code}")
+                await asyncio.sleep(0.05)
+
+        await asyncio.gather(
+            *(reader(c, i) for i, c in enumerate(conns[:clients])), *(poller(c) for c in conns[clients:])
+        )
+    finally:
+        await asyncio.gather(*(c.aclose() for c in conns))
     return len(latencies), latencies
 
 
-def measure_api(
-    env: dict[str, str], token: str, job_ids: list[str], clients: list[int], seconds: float
-) -> list[str]:
-    """Status reads against one `sandbox serve --no-dispatch` process, one line per client count."""
+@contextmanager
+def api_server(env: dict[str, str], dispatch: bool) -> Iterator[str]:
+    """A `sandbox serve` process on a free port; its base URL once it answers."""
     port = free_port()
+    cmd = [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "sandbox.cli", "serve", "--no-dispatch", "--port", str(port)],
+        [*cmd, "--dispatch" if dispatch else "--no-dispatch"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
-    lines = []
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -175,18 +238,22 @@ def measure_api(
             if time.monotonic() > deadline:
                 raise RuntimeError("the API did not start")
             time.sleep(0.2)
-        asyncio.run(status_reads(base, token, job_ids, 1, 1.0))  # warm-up: imports, pools, caches
-        for n in clients:
-            count, lat = asyncio.run(status_reads(base, token, job_ids, n, seconds))
-            lat.sort()
-            p50 = statistics.median(lat) * 1000
-            p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
-            lines.append(
-                f"  {n:>3} clients: {count / seconds:7.1f} req/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms"
-            )
+        yield base
     finally:
-        server.send_signal(signal.SIGTERM)
-        server.wait(30)
+        stop([server])
+
+
+def measure_reads(
+    base: str, token: str, job_ids: list[str], clients: list[int], seconds: float, bg: Background | None
+) -> list[str]:
+    asyncio.run(status_reads(base, token, job_ids, 1, 1.0, None))  # warm-up: imports, pools, caches
+    lines = []
+    for n in clients:
+        count, lat = asyncio.run(status_reads(base, token, job_ids, n, seconds, bg))
+        lat.sort()
+        p50 = statistics.median(lat) * 1000
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000
+        lines.append(f"  {n:>3} clients: {count / seconds:7.1f} req/s, p50 {p50:7.1f} ms, p99 {p99:7.1f} ms")
     return lines
 
 
@@ -218,8 +285,24 @@ def bench_catalog(args: argparse.Namespace, kind: str, url: str | None) -> list[
     lines = [f"{kind}: jobs ({args.jobs} per run, {how})"]
     for n, r in rates.items():
         lines.append(f"  {n} worker(s): {r:6.2f} jobs/s ({r / rates[first]:.2f}x of {first})")
-    lines.append(f"{kind}: API job status reads ({args.seconds:.0f} s per client count)")
-    lines += measure_api(env, token, job_ids, args.clients, args.seconds)
+    secs = f"{args.seconds:.0f} s per client count, load average {os.getloadavg()[0]:.1f}"
+    lines.append(f"{kind}: API job status reads, nothing else running ({secs})")
+    with api_server(env, dispatch=False) as base:
+        lines += measure_reads(base, token, job_ids, args.clients, args.seconds, None)
+    runner = "2 queue workers" if url else "the API process's dispatcher, 2 threads"
+    lines.append(f"{kind}: API job status reads while jobs run ({runner}) and {LONG_POLLS} clients long-poll")
+    env = {**env, "SANDBOX_WORKER_THREADS": "2"}
+    rt = Runtime(settings, migrate=False)
+    try:
+        with (
+            api_server(env, dispatch=not url) as base,
+            worker_processes(rt, env, 2 if url else 0),
+            Background(rt, operator, scenario_id) as bg,
+        ):
+            lines += measure_reads(base, token, job_ids, args.clients, args.seconds, bg)
+        lines.append(f"  ({bg.submitted} jobs submitted meanwhile)")
+    finally:
+        rt.close()
     return lines
 
 
