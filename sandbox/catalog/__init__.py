@@ -29,16 +29,7 @@ def make_engine(url: str) -> Engine:
     """
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
-    engine = create_engine(
-        url,
-        connect_args={"check_same_thread": False, "timeout": 30},
-        pool_size=POOL_SIZE,
-        max_overflow=POOL_SIZE,
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _sqlite_pragmas(dbapi_conn, "PRAGMA foreign_keys=ON")
+    engine = _sqlite_engine(url, "PRAGMA foreign_keys=ON")
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -69,27 +60,27 @@ def make_read_engine(url: str, engine: Engine) -> Engine:
             pool_size=POOL_SIZE,
             max_overflow=POOL_SIZE,
         )
-    readers = create_engine(
+    return _sqlite_engine(url, "PRAGMA query_only=ON")
+
+
+def _sqlite_engine(url: str, pragma: str) -> Engine:
+    """Every SQLite connection: transactions under our control (begin events), WAL, a busy wait."""
+    engine = create_engine(
         url,
         connect_args={"check_same_thread": False, "timeout": 30},
         pool_size=POOL_SIZE,
         max_overflow=POOL_SIZE,
     )
 
-    @event.listens_for(readers, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        _sqlite_pragmas(dbapi_conn, "PRAGMA query_only=ON")
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for statement in ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000", pragma):
+            cur.execute(statement)
+        cur.close()
 
-    return readers
-
-
-def _sqlite_pragmas(dbapi_conn: Any, *pragmas: str) -> None:
-    """Every SQLite connection: transactions under our control (the begin events), WAL, a busy wait."""
-    dbapi_conn.isolation_level = None
-    cur = dbapi_conn.cursor()
-    for pragma in ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000", *pragmas):
-        cur.execute(pragma)
-    cur.close()
+    return engine
 
 
 def migrate(engine: Engine) -> None:
