@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -328,25 +327,18 @@ def _visible_job(s: Session, actor: User, job_id: str) -> Job:
 RUNNING_STATES = (JobState.queued, JobState.running, JobState.checking)
 
 
-def get(rt: Runtime, actor: User, job_id: str, wait_s: float = 0.0) -> JobOut:
-    """A job's status; with `wait_s`, a long poll that answers as soon as the job leaves the running
-    states (in-process wake-ups, with a 250 ms re-read for jobs run by other processes)."""
+def get(rt: Runtime, actor: User, job_id: str) -> JobOut:
+    """A job's status (the API's long poll repeats this; see sandbox/api/jobs.py)."""
     require(actor, Role.operator, Role.reviewer, Role.auditor)
-    deadline = time.monotonic() + max(0.0, wait_s)
-    while True:
-        with rt.catalog.session() as s:
-            out = job_out(s, _visible_job(s, actor, job_id))
-        remaining = deadline - time.monotonic()
-        if out.state not in RUNNING_STATES or remaining <= 0:
-            return out
-        rt.wait_job_change(min(remaining, 0.25))
+    with rt.catalog.reading() as s:
+        return job_out(s, _visible_job(s, actor, job_id))
 
 
 def list_(
     rt: Runtime, actor: User, state: str | None = None, limit: int = 50, cursor: str | None = None
 ) -> Page[JobOut]:
     require(actor, Role.operator, Role.reviewer, Role.auditor)
-    with rt.catalog.session() as s:
+    with rt.catalog.reading() as s:
         q = select(Job)
         if state:
             q = q.where(Job.state == state)

@@ -64,7 +64,7 @@ class CatalogCollector(Collector):
         delta = GaugeMetricFamily(
             "sandbox_budget_delta_spent", "Privacy budget (delta) spent, by dataset.", labels=["dataset"]
         )
-        with self.catalog.session() as s:
+        with self.catalog.reading() as s:
             for state, count in s.execute(select(Job.state, func.count()).group_by(Job.state)):
                 jobs.add_metric([state], count)
             codes: Counter[str] = Counter()
@@ -108,7 +108,7 @@ def readiness(rt: Runtime) -> Readiness:
     """Catalog reachable, schema at the newest migration, workspace backend usable."""
     checks: dict[str, str] = {}
     try:
-        with rt.catalog.engine.connect() as conn:
+        with rt.catalog.read_engine.connect() as conn:  # a probe never waits for the write lock
             conn.execute(text("SELECT 1"))
             checks["catalog"] = "ok"
             checks["migrations"] = "ok" if at_head(conn) else "behind"

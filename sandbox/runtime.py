@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from policies import bundles
 from policies.bundles import Bundle
 from sandbox.catalog import Catalog
+from sandbox.jobwatch import JobWatch
 from sandbox.keys import Keyring
 from sandbox.metrics import Metrics
 from sandbox.settings import Settings
@@ -46,18 +47,13 @@ class Runtime:
         self.dispatcher: Dispatcher | QueueDispatcher | None = None
         self._deferrer: Deferrer | None = None
         self.refresher: Refresher | None = None
-        self._job_changed = threading.Condition()
         self._warm_pool: WarmPool | None = None
         self._warm_lock = threading.Lock()
+        self.job_watch = JobWatch(self.catalog)  # the API's long polls (sandbox/jobwatch.py)
 
     def job_changed(self) -> None:
         """Wake requests waiting on a job's state (long polls); called after each commit."""
-        with self._job_changed:
-            self._job_changed.notify_all()
-
-    def wait_job_change(self, timeout: float) -> None:
-        with self._job_changed:
-            self._job_changed.wait(timeout)
+        self.job_watch.nudge()
 
     def analyzer(self) -> AnalyzerEngine:
         """Presidio over a blank spaCy pipeline on disk, built on first use (about a second)."""

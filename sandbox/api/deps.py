@@ -22,7 +22,7 @@ def current_user(request: Request, rt: Annotated[Runtime, Depends(runtime)]) -> 
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise SandboxError(ErrorCode.unauthenticated)
-    with rt.catalog.session() as s:
+    with rt.catalog.reading() as s:  # every request passes here: never the write lock
         user = auth.authenticate(s, token.strip())
     remember_user(request.state, user)  # for the access event (sandbox/api/access.py)
     return user

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
+from starlette.concurrency import run_in_threadpool
 
 from sandbox import jobs, release
 from sandbox.api.deps import RuntimeDep, UserDep
@@ -39,7 +41,7 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(
+async def get_job(
     rt: RuntimeDep,
     user: UserDep,
     job_id: str,
@@ -47,7 +49,17 @@ def get_job(
         float, Query(ge=0, le=30, description="Long poll: seconds to wait while the job runs.")
     ] = 0,
 ) -> JobOut:
-    return jobs.get(rt, user, job_id, wait)
+    """Status; with `wait`, a long poll that answers as soon as the job leaves the running states.
+
+    Only the reads take a worker thread; the wait is on the event loop (sandbox/jobwatch.py).
+    """
+    deadline = time.monotonic() + wait
+    while True:
+        out = await run_in_threadpool(jobs.get, rt, user, job_id)
+        remaining = deadline - time.monotonic()
+        if out.state not in jobs.RUNNING_STATES or remaining <= 0:
+            return out
+        await rt.job_watch.wait(job_id, out.state, remaining)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)

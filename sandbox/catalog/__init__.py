@@ -9,37 +9,78 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Select, create_engine, event, text
+from sqlalchemy import Connection, Engine, Select, create_engine, event, make_url, text
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _MIGRATION_LOCK = 0x5A4D_0007  # pg_advisory_xact_lock key held while migrating
 
 
+POOL_SIZE = 20  # connections kept open per engine; the API's thread pool runs up to 40 requests
+
+
 def make_engine(url: str) -> Engine:
-    """An engine for the catalog. SQLite gets WAL and immediate write transactions.
+    """The engine for the catalog's writes (and all reads that are not `Catalog.reading()`).
 
-    Immediate transactions make SQLite take its write lock at BEGIN, so two workers appending to the
-    audit chain queue behind each other instead of failing with "database is locked" on upgrade.
+    SQLite gets WAL and immediate write transactions: SQLite takes its write lock at BEGIN, so two
+    workers appending to the audit chain queue behind each other instead of failing with "database is
+    locked" on upgrade. Connections past the pool are opened and closed per checkout (for PostgreSQL
+    a new server process each), so the pool covers the API's concurrent requests.
     """
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_SIZE)
+    engine = _sqlite_engine(url, "PRAGMA foreign_keys=ON")
 
-        @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.close()
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        @event.listens_for(engine, "begin")
-        def _on_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    return engine
 
-        return engine
-    return create_engine(url, pool_pre_ping=True)
+
+def make_read_engine(url: str, engine: Engine) -> Engine:
+    """The engine behind `Catalog.reading()`: its own pool of read-only connections in autocommit.
+
+    A status poll used to be an immediate transaction on SQLite: every read queued behind every other
+    read and every job's writes, sleeping in SQLite's busy handler. Here each statement reads the
+    latest committed state on its own (a WAL snapshot on SQLite; no BEGIN, no COMMIT, no lock, two
+    round trips fewer on PostgreSQL), and the connection refuses writes (`query_only`,
+    `default_transaction_read_only`), so a write attempted in a read fails instead of committing.
+    No snapshot spans two statements: fine for what reads here (a user by token, a job and its
+    release, which is written in the same transaction that marks the job released).
+    """
+    if make_url(url).database in (None, "", ":memory:"):
+        return engine  # one in-memory SQLite database per connection: no second engine can see it
+    if not url.startswith("sqlite"):
+        return create_engine(
+            url,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"options": "-c default_transaction_read_only=on"},
+            pool_pre_ping=True,
+            pool_size=POOL_SIZE,
+            max_overflow=POOL_SIZE,
+        )
+    return _sqlite_engine(url, "PRAGMA query_only=ON")
+
+
+def _sqlite_engine(url: str, pragma: str) -> Engine:
+    """Every SQLite connection: transactions under our control (begin events), WAL, a busy wait."""
+    engine = create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 30},
+        pool_size=POOL_SIZE,
+        max_overflow=POOL_SIZE,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        for statement in ("PRAGMA journal_mode=WAL", "PRAGMA busy_timeout=30000", pragma):
+            cur.execute(statement)
+        cur.close()
+
+    return engine
 
 
 def migrate(engine: Engine) -> None:
@@ -81,7 +122,9 @@ class Catalog:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self.read_engine = make_read_engine(url, self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -92,5 +135,14 @@ class Catalog:
         with self._sessions() as s, s.begin():
             yield s
 
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """Reads for requests that only look (status polls, authentication): beside each other and
+        beside a writer, each statement on the latest committed state; a write fails (make_read_engine).
+        """
+        with self._readers() as s, s.begin():
+            yield s
+
     def dispose(self) -> None:
+        self.read_engine.dispose()  # the write engine itself for in-memory SQLite: harmless twice
         self.engine.dispose()
