@@ -147,15 +147,19 @@ def derive(
                     f", row_number() OVER (PARTITION BY {unit} "
                     f"ORDER BY hash(file_row_number + {k}), file_row_number) AS rank"
                 )
+            # Join, then sort, in two statements: as one (join feeding an ORDER BY) DuckDB ran out of
+            # its memory limit instead of spilling at 10 million distinct units and 256 MB.
             con.execute(
                 f"""
-                COPY (
-                    SELECT u.ordinal AS {UNIT}, CAST({rank} AS BIGINT) AS {RANK}
-                    FROM (SELECT file_row_number AS r, {unit} AS unit{window} FROM {source}) AS s
-                    LEFT JOIN units AS u ON s.unit = u.unit
-                    ORDER BY s.r
-                ) TO {quote_str(str(ranks_out))} (FORMAT parquet, COMPRESSION zstd)
+                CREATE TABLE ranked AS
+                SELECT s.r, u.ordinal AS {UNIT}, CAST({rank} AS BIGINT) AS {RANK}
+                FROM (SELECT file_row_number AS r, {unit} AS unit{window} FROM {source}) AS s
+                LEFT JOIN units AS u ON s.unit = u.unit
                 """
+            )
+            con.execute(
+                f"COPY (SELECT {UNIT}, {RANK} FROM ranked ORDER BY r) "
+                f"TO {quote_str(str(ranks_out))} (FORMAT parquet, COMPRESSION zstd)"
             )
     finally:
         scratch.unlink(missing_ok=True)

@@ -87,3 +87,22 @@ def test_batches_align_across_row_groups_and_an_empty_file(tmp_path: Path) -> No
     assert got.column("__unit").to_pylist() == [i % 3 for i in range(1000)]
     empty = _derive(tmp_path, "e", [])
     assert list(empty.batches()) == [] and empty.max_rows_per_unit == 0
+
+
+def test_ten_million_distinct_units_derive_within_the_registration_memory_cap(tmp_path: Path) -> None:
+    """One row per unit is the dp benchmark's shape. Joining rows to ordinals and sorting them back
+    into file order in one statement made DuckDB run out of its 256 MB cap instead of spilling."""
+    import duckdb
+
+    staged = tmp_path / "staged.parquet"
+    duckdb.sql(
+        "COPY (SELECT 'R' || lpad(CAST(i AS VARCHAR), 17, '0') AS pid FROM range(10000000) t(i) "
+        f"ORDER BY hash(i)) TO '{staged}' (FORMAT parquet)"
+    )
+    d = derive(staged, tmp_path / "ranks.parquet", tmp_path / "map.parquet", "pid", memory_mb=256)
+    assert (d.units, d.max_rows_per_unit) == (10_000_000, 1)
+    ranks = pq.ParquetFile(tmp_path / "ranks.parquet")
+    assert ranks.metadata.num_rows == 10_000_000
+    first = ranks.read_row_group(0)
+    assert set(first.column("__rank").to_pylist()) == {1}
+    assert first.column("__unit").null_count == 0
