@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyroaring import BitMap
@@ -163,11 +162,7 @@ def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCal
     if not result.ok or result.table is None:
         raise SandboxError(result.error or ErrorCode.query_failed)
     raw = result.table
-    sets = {d: differencing.unit_sets(raw.column(n)) for d, n in prep.unit_columns if n in raw.column_names}
-    earlier = prep.earlier
-    guarded = np.zeros(raw.num_rows, dtype=bool)
-    for dataset, rows in sets.items():
-        guarded |= differencing.guard(rows, earlier, [dataset] * len(rows), prep.level.k)
+    sets, guarded = differencing.guard_result(raw, prep.unit_columns, prep.earlier, prep.level.k)
     released, report, hits = privacy_check(rt, raw, prep.plan, prep.level, prep.public_keys, guarded)
     if hits:
         raise SandboxError(ErrorCode.output_pii, detail={"output_pii": [h.to_dict() for h in hits]})

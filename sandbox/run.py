@@ -162,16 +162,8 @@ def run_job(rt: Runtime, job_id: str) -> None:
     assert result.result_path is not None
     with ipc.open_file(result.result_path) as f:
         raw: pa.Table = f.read_all()
-    # one unit set per row and contributing table (reference tables have none: their rows are nobody's)
-    sets = {
-        dataset: differencing.unit_sets(raw.column(name))
-        for dataset, name in unit_columns
-        if name in raw.column_names
-    }
     earlier = unitsets.earlier(rt, scenario_id, job_id)
-    guarded = np.zeros(raw.num_rows, dtype=bool)
-    for dataset, rows in sets.items():
-        guarded |= differencing.guard(rows, earlier, [dataset] * len(rows), level.k)
+    sets, guarded = differencing.guard_result(raw, unit_columns, earlier, level.k)
     released, check_report, hits = privacy_check(rt, raw, plan, level, public_keys, guarded)
     del raw
     result.result_path.unlink(missing_ok=True)

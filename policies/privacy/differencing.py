@@ -77,3 +77,25 @@ def guard(
                 out[i] = True
                 break
     return out
+
+
+def guard_result(
+    result: pa.Table,
+    unit_columns: Sequence[tuple[str, str]],
+    released: Mapping[str, Sequence[BitMap]],
+    k: int,
+) -> tuple[dict[str, list[BitMap]], np.ndarray]:
+    """Each contributing table's unit set per row of `result`, and the rows `guard` withholds.
+
+    `unit_columns` pairs each dataset with its unit-set column; a table without one in the result (a
+    reference table: its rows are nobody's) contributes no sets.
+    """
+    sets = {
+        dataset: unit_sets(result.column(name))
+        for dataset, name in unit_columns
+        if name in result.column_names
+    }
+    guarded = np.zeros(result.num_rows, dtype=bool)
+    for dataset, rows in sets.items():
+        guarded |= guard(rows, released, [dataset] * len(rows), k)
+    return sets, guarded
