@@ -84,7 +84,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
         return
     if kind == "repeat":
         _, table_ipc, cached_report, original = outcome
-        pq.write_table(_from_ipc(table_ipc), candidate_path(rt, job_id))
+        pq.write_table(table_from_ipc(table_ipc), candidate_path(rt, job_id))
         report = {**cached_report, "repeat_of": original}
         report["dp"] = {**cached_report.get("dp", {}), "epsilon_spent": 0.0, "delta_spent": 0.0}
         if _step(rt, job_id, JobState.checking):
@@ -128,7 +128,7 @@ def run_dp_job(rt: Runtime, job_id: str) -> None:
     with rt.catalog.session() as s:  # stored before anything else: a repeat must get this release
         row = s.get(DpRelease, (scenario_id, qhash))
         if row is not None and row.job_id == job_id:
-            row.table_ipc, row.report = _to_ipc(table), report
+            row.table_ipc, row.report = table_to_ipc(table), report
     if _step(rt, job_id, JobState.checking):
         _finish(rt, job_id, JobState.pending_review, None, report)
 
@@ -219,14 +219,14 @@ def _budget_dict(b: ledger.Budget) -> dict[str, float]:
     }
 
 
-def _to_ipc(table: pa.Table) -> bytes:
+def table_to_ipc(table: pa.Table) -> bytes:
     sink = io.BytesIO()
     with ipc.new_file(sink, table.schema) as writer:
         writer.write_table(table)
     return sink.getvalue()
 
 
-def _from_ipc(data: bytes) -> pa.Table:
+def table_from_ipc(data: bytes) -> pa.Table:
     with ipc.open_file(pa.BufferReader(data)) as f:
         return f.read_all()
 

@@ -24,11 +24,10 @@ from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from sandbox import audit
+from sandbox.catalog import insert_for
 from sandbox.catalog.models import PrivacySpend, PrivacyTotal, Scenario, User
 from sandbox.errors import ErrorCode, SandboxError
 
@@ -68,8 +67,7 @@ class Budget:
 
 
 def _ensure_rows(s: Session, operator_id: str, dataset_ids: list[str]) -> None:
-    dialect = s.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    insert = insert_for(s)
     for dataset_id in dataset_ids:
         stmt = insert(PrivacyTotal).values(
             operator_id=operator_id, dataset_id=dataset_id, epsilon_units=0, delta_units=0

@@ -34,8 +34,6 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyroaring import BitMap
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from policies.bundles import LevelPolicy
 from policies.gate.params import ParamError, bind_and_check
@@ -46,6 +44,7 @@ from policies.privacy.differencing import UNIT_SET_PREFIX
 from sandbox import audit, dp_budget, dp_run, metering, product_ledger
 from sandbox.api.schemas import ProductCallIn, ProductCallOut
 from sandbox.auth import new_id
+from sandbox.catalog import insert_for
 from sandbox.catalog.models import (
     Job,
     Product,
@@ -187,7 +186,7 @@ def _run_dp(rt: Runtime, actor: User, prep: Prepared, started: float) -> Product
     with rt.catalog.session() as s:
         cached = s.get(ProductDpRelease, key)
         if cached is not None:
-            table = dp_run._from_ipc(cached.table_ipc)
+            table = dp_run.table_from_ipc(cached.table_ipc)
         else:
             table = None
             product_ledger.debit(
@@ -208,10 +207,10 @@ def _run_dp(rt: Runtime, actor: User, prep: Prepared, started: float) -> Product
     table, _ = dp_run.noisy_table(cal, prep.plan.outputs, result.table)
     timings = {"query_s": round(result.query_s, 4), "workspace_s": round(result.total_s, 4)}
     with rt.catalog.session() as s:  # an identical call that finished first keeps its release
-        insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+        insert = insert_for(s)
         row = {"lineage_id": key[0], "consumer_id": key[1], "query_hash": key[2]}
         stmt = insert(ProductDpRelease).values(
-            **row, table_ipc=dp_run._to_ipc(table), created_at=datetime.now(UTC)
+            **row, table_ipc=dp_run.table_to_ipc(table), created_at=datetime.now(UTC)
         )
         s.execute(stmt.on_conflict_do_nothing(index_elements=list(row)))
     return _released(rt, actor, prep, table, started, timings, epsilon=cal.epsilon)

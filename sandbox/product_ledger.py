@@ -18,12 +18,11 @@ from datetime import UTC, datetime
 import pyarrow as pa
 from pyroaring import BitMap
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from policies.metering import ProductForm
 from sandbox import audit, ledger, metering
+from sandbox.catalog import insert_for
 from sandbox.catalog.models import Product, ProductBudget, ProductUnitSet
 from sandbox.errors import ErrorCode, SandboxError
 
@@ -31,7 +30,7 @@ LIFETIME = "lifetime"
 
 
 def _ensure_rows(s: Session, consumer_id: str, lineage_id: str, dataset_ids: list[str], period: str) -> None:
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(s)
     for dataset_id in dataset_ids:
         for p in (period, LIFETIME):
             stmt = insert(ProductBudget).values(
@@ -118,7 +117,7 @@ def earlier_sets(s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
 
 
 def keep_sets(s: Session, lineage_id: str, sets: dict[str, list[BitMap]]) -> None:
-    insert = pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
+    insert = insert_for(s)
     for dataset_id, rows in sets.items():
         for units in rows:
             blob = units.serialize()

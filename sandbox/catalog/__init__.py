@@ -10,6 +10,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, Select, create_engine, event, make_url, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import InstrumentedAttribute, Session, sessionmaker
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -103,6 +105,11 @@ def at_head(conn: Connection) -> bool:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     heads = set(ScriptDirectory.from_config(cfg).get_heads())
     return set(MigrationContext.configure(conn).get_current_heads()) == heads
+
+
+def insert_for(s: Session) -> Any:
+    """The catalog dialect's INSERT construct, for `ON CONFLICT DO NOTHING` (both dialects have it)."""
+    return pg_insert if s.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
 def paginate(
