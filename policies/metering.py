@@ -80,6 +80,8 @@ class Usage:
     form: ProductForm
     volume: Decimal
     year: int
+    product_id: str | None = None  # the data product called; None for a released job
+    records: int = 1  # usage records summed here (a product writes one per released call)
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,44 @@ def totals(records: Iterable[Usage]) -> Totals:
     norm = {f: normalised(f, v) for f, v in by_form.items()}
     flagged = sorted({s for (s, _), c in calls.items() if needs_compliance_review(int(c))})
     return Totals(by_scenario, by_form, norm, sum(norm.values(), Decimal(0)), tuple(flagged))
+
+
+@dataclass(frozen=True)
+class ProductTotals:
+    """One data product's usage: its normalised volume shares costs (§六(五)), its calls go per consumer."""
+
+    by_form: dict[str, Decimal]  # native volume per form
+    normalised: Decimal  # Σ K x volume
+    calls_by_subject: dict[str, int]
+
+
+def calls_of(usage: Usage) -> int:
+    """The calls a usage stands for: an `api_call` volume counts calls (a batch records several at
+    once); any other form's volume is rows, fields or tags, so each record (one per call) is a call."""
+    return int(usage.volume) if usage.form is ProductForm.api_call else usage.records
+
+
+def product_totals(records: Iterable[Usage]) -> dict[str, ProductTotals]:
+    """Per data product, its native and normalised volume and calls per consumer (seeds 002 §六(四):
+    every call metered in its product's form); usage without a product (released jobs) is left out.
+
+    >>> t = product_totals([
+    ...     Usage("sc", "ann", ProductForm.api_call, Decimal(3), 2026, "prd_a", 3),
+    ...     Usage("sc", "bob", ProductForm.dataset, Decimal(500), 2026, "prd_b", 2),
+    ...     Usage("sc", "bob", ProductForm.dataset, Decimal(90), 2026)])
+    >>> t["prd_a"].normalised, t["prd_b"].normalised, t["prd_b"].calls_by_subject, sorted(t)
+    (Decimal('3'), Decimal('0.500'), {'bob': 2}, ['prd_a', 'prd_b'])
+    """
+    forms: dict[str, dict[str, Decimal]] = {}
+    calls: dict[str, dict[str, int]] = {}
+    for r in records:
+        if r.product_id is None:
+            continue
+        by_form = forms.setdefault(r.product_id, {})
+        by_form[r.form.value] = by_form.get(r.form.value, Decimal(0)) + r.volume
+        per_subject = calls.setdefault(r.product_id, {})
+        per_subject[r.subject_id] = per_subject.get(r.subject_id, 0) + calls_of(r)
+    return {p: ProductTotals(by_form, normalised_total(by_form), calls[p]) for p, by_form in forms.items()}
 
 
 # 002 §六(一)1, §六(八)5: free public-interest data may not serve commercial analysis or marketing. The

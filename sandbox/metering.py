@@ -3,8 +3,9 @@
 Products call `record(...)` (an API call is form `api_call`, volume 1 per call). A released job counts
 as usage of its scenario in form `dataset`, volume = rows x fields of the released table x 1 day
 (the form's unit is 条·项·天, rows x fields x days of use; a release is used once, on the day it is
-released). Totals and the yearly compliance-review flag (> 1,000,000 calls by one subject) come from
-`policies.metering`, over the catalog's sums.
+released). Totals, per-product totals (each call in its product's form, per consumer; issue 10) and the
+yearly compliance-review flag (> 1,000,000 calls by one subject) come from `policies.metering`, over
+the catalog's sums.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class Summary:
     year: int | None
     totals: rules.Totals
     calls_by_subject: dict[str, int]
+    by_product: dict[str, rules.ProductTotals]
 
     def to_dict(self) -> dict[str, Any]:
         def s(d: Decimal) -> str:
@@ -92,33 +94,57 @@ class Summary:
             "by_form": {k: s(v) for k, v in sorted(self.totals.by_form.items())},
             "normalised_by_form": {k: s(v) for k, v in sorted(self.totals.normalised_by_form.items())},
             "calls_by_subject": dict(sorted(self.calls_by_subject.items())),
+            "by_product": {
+                p: {
+                    "by_form": {k: s(v) for k, v in sorted(t.by_form.items())},
+                    "normalised": s(t.normalised),
+                    "calls_by_subject": dict(sorted(t.calls_by_subject.items())),
+                }
+                for p, t in sorted(self.by_product.items())
+            },
             "review_threshold": rules.CALLS_REVIEW_THRESHOLD,
             "flagged_subjects": list(self.totals.flagged_subjects),
         }
 
 
-def summarize(s: Session, year: int | None = None, scenario_id: str | None = None) -> Summary:
-    """Totals per scenario and form and the subjects flagged for a compliance review (per year)."""
+def summarize(
+    s: Session, year: int | None = None, scenario_id: str | None = None, product_id: str | None = None
+) -> Summary:
+    """Totals per scenario, form and product and the subjects flagged for a compliance review (per year)."""
     year_col = func.substr(UsageRecord.period, 1, 4)
-    keys = (UsageRecord.scenario_id, UsageRecord.subject_id, UsageRecord.form, year_col)
-    q = select(*keys, func.sum(UsageRecord.volume)).group_by(*keys)
+    keys = (
+        UsageRecord.scenario_id,
+        UsageRecord.subject_id,
+        UsageRecord.form,
+        year_col,
+        UsageRecord.product_id,
+    )
+    q = select(*keys, func.sum(UsageRecord.volume), func.count()).group_by(*keys)
     if year is not None:
         q = q.where(UsageRecord.period.like(f"{int(year):04d}-%"))
     if scenario_id is not None:
         q = q.where(UsageRecord.scenario_id == scenario_id)
+    if product_id is not None:
+        q = q.where(UsageRecord.product_id == product_id)
     usages = [
-        rules.Usage(sc, subject, ProductForm(form), Decimal(int(total)), int(y))
-        for sc, subject, form, y, total in s.execute(q)
+        rules.Usage(sc, subject, ProductForm(form), Decimal(int(total)), int(y), product, int(n))
+        for sc, subject, form, y, product, total, n in s.execute(q)
     ]
     calls: dict[str, int] = {}
     for u in usages:
         if u.form is ProductForm.api_call:
             calls[u.subject_id] = calls.get(u.subject_id, 0) + int(u.volume)
-    return Summary(year, rules.totals(usages), calls)
+    return Summary(year, rules.totals(usages), calls, rules.product_totals(usages))
 
 
-def summary(rt: Runtime, actor: User, year: int | None = None, scenario_id: str | None = None) -> Summary:
+def summary(
+    rt: Runtime,
+    actor: User,
+    year: int | None = None,
+    scenario_id: str | None = None,
+    product_id: str | None = None,
+) -> Summary:
     """For admins and auditors: the metering totals and flags."""
     require(actor, Role.admin, Role.auditor)
     with rt.catalog.session() as s:
-        return summarize(s, year, scenario_id)
+        return summarize(s, year, scenario_id, product_id)

@@ -15,15 +15,17 @@ from sandbox.settings import Settings
 def metering_command(
     year: Annotated[int | None, typer.Option(help="Only this calendar year (UTC).")] = None,
     scenario: Annotated[str | None, typer.Option(help="Only this scenario id.")] = None,
+    product: Annotated[str | None, typer.Option(help="Only this data product id.")] = None,
 ) -> None:
-    """Print usage per scenario and product form (native and normalised, V) and the flagged subjects."""
+    """Print usage per scenario, product form and data product (native and normalised, V) and the flagged
+    subjects."""
     from sandbox import metering
     from sandbox.runtime import Runtime
 
     rt = Runtime(Settings())
     try:
         with rt.catalog.session() as s:
-            out = metering.summarize(s, year, scenario).to_dict()
+            out = metering.summarize(s, year, scenario, product).to_dict()
     finally:
         rt.close()
     print(json.dumps(out, ensure_ascii=False))

@@ -74,3 +74,23 @@ def test_totals_flag_per_subject_and_year() -> None:
 )
 def test_negative_list(purpose: str, term: str | None) -> None:
     assert metering.commercial_term(purpose) == term
+
+
+def test_doctests_pass() -> None:
+    import doctest
+
+    assert doctest.testmod(metering).failed == 0
+
+
+def test_product_totals_meter_each_product_in_its_form_per_consumer() -> None:
+    t = metering.product_totals(
+        [
+            Usage("sc1", "a", ProductForm.api_call, Decimal(5), 2026, "p_api", 5),
+            Usage("sc1", "b", ProductForm.api_call, Decimal(2), 2025, "p_api", 2),
+            Usage("sc1", "b", ProductForm.output_label, Decimal(40), 2026, "p_tag", 4),
+            Usage("sc1", "a", ProductForm.dataset, Decimal(9_000), 2026),  # a released job: no product
+        ]
+    )
+    assert set(t) == {"p_api", "p_tag"}
+    assert t["p_api"] == metering.ProductTotals({"api_call": Decimal(7)}, Decimal(7), {"a": 5, "b": 2})
+    assert t["p_tag"] == metering.ProductTotals({"output_label": Decimal(40)}, Decimal(40), {"b": 4})
