@@ -2,18 +2,22 @@
 
 Listed: approved, unexpired scenarios with the grantee's unit, the content (name and purpose), the
 scope (datasets and granted columns: names, never values) and the term; published data products
-(name, form, fee class, price and cap, the scenario they serve) and the fee caps computed from the
-cost ledger at `Settings.pricing_ledger_path`, when one is configured.
+(name, form, fee class, price and cap, the scenario they serve, and their metered usage to date: O29's
+"periodic usage", totals only, never who called) and the fee caps computed from the cost ledger at
+`Settings.pricing_ledger_path`, when one is configured.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from policies.metering import ProductTotals
+from sandbox import metering
 from sandbox.catalog.models import Dataset, Product, Scenario, Template, User
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
@@ -48,7 +52,8 @@ class FeeCap(BaseModel):
 class DisclosureOut(BaseModel):
     generated_at: datetime
     scenarios: list[DisclosedScenario]
-    products: list[dict[str, str]]  # published data products: id, name, form, fee_class, price, cap, scenario
+    # published data products: id, name, form, fee_class, price, cap, scenario, metered volume and normalised
+    products: list[dict[str, str]]
     fee_caps: list[FeeCap]
     rmax: str | None  # maximum permitted revenue per year from the ledger, if configured
     profit_rate: str | None
@@ -83,8 +88,9 @@ def build(rt: Runtime) -> DisclosureOut:
                     term_until=aware(sc.expires_at),
                 )
             )
+        used = metering.summarize(s).by_product
         listed = [
-            _product(s, p)
+            _product(s, p, used.get(p.id))
             for p in s.execute(
                 select(Product).where(Product.state == "published").order_by(Product.id)
             ).scalars()
@@ -95,8 +101,10 @@ def build(rt: Runtime) -> DisclosureOut:
     )
 
 
-def _product(s: Any, p: Product) -> dict[str, str]:
+def _product(s: Any, p: Product, used: ProductTotals | None) -> dict[str, str]:
     t = s.get(Template, p.template_id)
+    volume = used.by_form.get(p.form, Decimal(0)) if used else Decimal(0)
+    normalised = used.normalised if used else Decimal(0)
     return {
         "id": p.id,
         "name": p.name,
@@ -105,6 +113,8 @@ def _product(s: Any, p: Product) -> dict[str, str]:
         "price": p.price or "0",
         "price_cap": p.price_cap or "",
         "scenario_id": t.scenario_id if t is not None else "",
+        "metered_volume": f"{volume.normalize():f}",  # in the form's native unit, every year so far
+        "metered_normalised": f"{normalised.normalize():f}",
     }
 
 

@@ -1,8 +1,9 @@
 """The yearly operation report (seeds O31: 003 Art.37, 004 §七(二)2, 002 §六(八)2).
 
-Usage by product form (metering), releases, revenue against the caps when a cost/revenue ledger is
-given (policies/pricing.py), and security events from the audit log: failed authentications,
-forbidden attempts, revocations, exits and destructions. Counts and ids only, never values.
+Usage by product form and by data product (metering), releases, revenue against the caps when a
+cost/revenue ledger is given (policies/pricing.py), and security events from the audit log: failed
+authentications, forbidden attempts, revocations, exits and destructions. Counts and ids only, never
+values.
 """
 
 from __future__ import annotations
@@ -133,6 +134,16 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         f"V (Σ K x volume) = {u['v']}. Subjects over {u['review_threshold']:,} calls (compliance review): "
         f"{', '.join(u['flagged_subjects']) or 'none'}.",
+        "",
+        "## Usage by data product",
+        "",
+        "| product | native volume | normalised | calls by consumer |",
+        "|---|---|---|---|",
+        *(
+            f"| {p} | {', '.join(f'{f} {v}' for f, v in t['by_form'].items())} | {t['normalised']} | "
+            f"{', '.join(f'{c} {n}' for c, n in t['calls_by_subject'].items())} |"
+            for p, t in u["by_product"].items()
+        ),
         "",
         "## Releases and jobs",
         "",
