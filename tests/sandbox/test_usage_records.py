@@ -79,3 +79,28 @@ def test_generated_history(tmp_path: Path, catalog_url: str) -> None:
     out = y26.to_dict()
     assert out["flagged_subjects"] == [users["over"]] and out["review_threshold"] == 1_000_000
     rt.close()
+
+
+def test_review_flag_counts_a_subjects_calls_over_all_products(tmp_path: Path, catalog_url: str) -> None:
+    """Split per product, calls still add up per subject and year: 600,000 + 400,001 is flagged."""
+    rt = Runtime(Settings(home=tmp_path / "home", database_url=catalog_url))
+    with rt.catalog.session() as s:
+        users = {n: add_user(s, n, [Role.operator], None)[0].id for n in ("over", "at")}
+        _scenario(s, users["at"], "sc")
+        plan = [("over", "prd_a", 600_000), ("over", "prd_b", 400_001), ("at", "prd_a", 400_000),
+                ("at", "prd_b", 600_000)]  # fmt: skip
+        for who, product, calls in plan:
+            metering.record(
+                s, scenario_id="sc", subject_id=users[who], form="api_call", volume=calls, product_id=product,
+                when=datetime(2026, 3, 1, tzinfo=UTC),
+            )  # fmt: skip
+    with rt.catalog.session() as s:
+        every = metering.summarize(s, 2026)
+        only_b = metering.summarize(s, 2026, product_id="prd_b")
+    rt.close()
+    assert every.totals.flagged_subjects == (users["over"],)
+    assert every.calls_by_subject == {users["over"]: 1_000_001, users["at"]: 1_000_000}
+    assert every.by_product["prd_a"].calls_by_subject == {users["over"]: 600_000, users["at"]: 400_000}
+    assert every.by_product["prd_b"].normalised == Decimal(1_000_001)
+    assert only_b.totals.flagged_subjects == ()  # a filter narrows the flags too (400,001 and 600,000)
+    assert every.to_dict()["flagged_subjects"] == [users["over"]]
