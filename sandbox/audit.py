@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from sandbox.catalog.models import AuditAnchor, AuditEvent, AuditHead, User
@@ -86,6 +86,18 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 
+# Events after which a product call must read its preparation again (sandbox/product_cache.py): a
+# change to a dataset, scenario, template, product or user. `record` moves `audit_head.changed_seq`
+# on each, in the same transaction; the calls' own events (their records, budgets) leave it be.
+_CALL_EVENTS = ("product.called", "product.call_refused", "product.call_pending_review")
+CHANGE_EVENTS: frozenset[str] = frozenset(
+    t
+    for t in EVENT_TYPES
+    if t.startswith(("dataset.", "scenario.", "template.", "product.", "user.", "operator."))
+    and t not in (*_CALL_EVENTS, "product.budget_debited")
+)
+
+
 def _canonical(fields: dict[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -107,6 +119,13 @@ def _digest(prev_hash: str, ev: AuditEvent) -> str:
     return digest_of(prev_hash, fields_of(ev))
 
 
+_HEAD = AuditHead.__table__
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
+_INSERT_EVENT = AuditEvent.__table__.insert()
+_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
+_MOVE_HEAD_CHANGED = _MOVE_HEAD.values(changed_seq=bindparam("c"))
+
+
 def record(
     session: Session,
     event_type: str,
@@ -122,29 +141,30 @@ def record(
     request_id = REQUEST_ID.get()
     if request_id is not None and "request_id" not in (detail or {}):
         detail = {**(detail or {}), "request_id": request_id}
-    head = session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one_or_none()
+    c = session.connection()  # table statements built once: every product call writes an event
+    head = c.execute(_LOCK_HEAD).one_or_none()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
-        session.flush()
-    ev = AuditEvent(
-        seq=head.seq + 1,
-        ts=datetime.now(UTC).isoformat(timespec="microseconds"),
-        actor_id=actor.id if actor else None,
-        actor_roles=",".join(sorted(actor.roles)) if actor else "system",
-        event_type=event_type,
-        object_type=object_type,
-        object_id=object_id,
-        detail=_canonical(detail or {}),
-        prev_hash=head.hash,
-        hash="",
+        c.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "changed_seq": 0})
+        seq, prev = 0, GENESIS
+    else:
+        seq, prev = head
+    fields = {
+        "seq": seq + 1,
+        "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
+        "actor_id": actor.id if actor else None,
+        "actor_roles": ",".join(sorted(actor.roles)) if actor else "system",
+        "event_type": event_type,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": _canonical(detail or {}),
+    }
+    digest = digest_of(prev, fields)
+    c.execute(_INSERT_EVENT, {**fields, "prev_hash": prev, "hash": digest})
+    changed = fields["seq"] if event_type in CHANGE_EVENTS else None
+    c.execute(
+        _MOVE_HEAD if changed is None else _MOVE_HEAD_CHANGED, {"s": fields["seq"], "h": digest, "c": changed}
     )
-    ev.hash = _digest(head.hash, ev)
-    session.add(ev)
-    head.seq = ev.seq
-    head.hash = ev.hash
-    session.flush()
-    return ev
+    return AuditEvent(**fields, prev_hash=prev, hash=digest)  # as written; not in the session
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ recorded with parameter names only, never the values given.
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,10 +35,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyroaring import BitMap
+from sqlalchemy.orm import Session
 
 from policies.bundles import LevelPolicy
-from policies.gate.params import ParamError, bind_and_check
-from policies.gate.plan import Plan
+from policies.gate.params import ParamError, ParamSchema, bind_and_check
+from policies.gate.plan import GateContext, Plan
 from policies.levels import Classification
 from policies.privacy import differencing, sdc
 from policies.privacy.differencing import UNIT_SET_PREFIX
@@ -55,7 +57,7 @@ from sandbox.catalog.models import (
     User,
 )
 from sandbox.errors import ErrorCode, SandboxError
-from sandbox.jobs import granted_tables, plan_to_dict, view_specs
+from sandbox.jobs import GrantedTable, granted_tables, plan_to_dict, view_specs
 from sandbox.run import privacy_check, public_keys_by_output
 from sandbox.runtime import Runtime
 from sandbox.scenarios import aware
@@ -66,13 +68,13 @@ from sandbox.workspace.warm import WarmResult
 
 @dataclass(frozen=True)
 class Prepared:
-    """Everything a call needs after the catalog checks, read in one transaction."""
+    """Everything a call needs after the catalog checks."""
 
     product: Product
     template: Template
     scenario_id: str
     plan: Plan
-    plan_d: dict[str, Any]
+    versions: dict[str, int]  # the dataset versions the plan reads
     views: tuple[ViewSpec, ...]
     level: LevelPolicy
     public_keys: dict[str, list[str]]
@@ -81,6 +83,35 @@ class Prepared:
     values: dict[str, Any]
     delta_cap: float
     earlier: dict[str, list[BitMap]]  # sdc: the lineage's released unit sets, by dataset
+
+    @functools.cached_property
+    def plan_d(self) -> dict[str, Any]:
+        """The plan as a job stores it (dp: with its epsilon); only dp calls and reviews need it."""
+        d = plan_to_dict(self.plan, self.versions)
+        if self.template.mode == "dp":
+            d["epsilon"] = self.template.epsilon
+        return d
+
+
+@dataclass(frozen=True)
+class _Base:
+    """A product as every call sees it until the catalog changes (`sandbox.product_cache`): the rows
+    and answers of the checks, not yet the checks (their order, and the caller, decide the refusal)."""
+
+    product: Product
+    template: Template
+    schema: ParamSchema
+    scenario_id: str
+    scenario_state: str
+    expires_at: datetime
+    delta_cap: float
+    tables: dict[str, GrantedTable]
+    context: GateContext
+    views: dict[str, ViewSpec]  # by lower-cased table name
+    pin_ok: bool
+
+
+_INSERT_CALL = ProductCall.__table__.insert()
 
 
 def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> ProductCallOut:
@@ -97,61 +128,79 @@ def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> Prod
         raise
 
 
+def _load(rt: Runtime, s: Session, product_id: str) -> _Base:
+    p = s.get(Product, product_id)
+    if p is None:
+        raise SandboxError(ErrorCode.not_found, kind="product")
+    t = s.get(Template, p.template_id)
+    sc = s.get(Scenario, t.scenario_id) if t is not None else None
+    assert t is not None and sc is not None
+    tables = granted_tables(s, sc, t.dataset_versions)
+    specs = view_specs(rt, s, sc, list(tables.values()))
+    s.expunge(p)
+    s.expunge(t)
+    return _Base(
+        product=p,
+        template=t,
+        schema=schema_of(t),
+        scenario_id=sc.id,
+        scenario_state=sc.state,
+        expires_at=aware(sc.expires_at),
+        delta_cap=sc.delta or 0.0,
+        tables=tables,
+        context=gate_context(rt, tables, t.mode),
+        views=dict(zip(tables, specs, strict=True)),
+        pin_ok=current_pin(rt, s, t) == t.pin,
+    )
+
+
 def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) -> Prepared:
-    with rt.catalog.session() as s:
-        p = s.get(Product, product_id)
-        if p is None:
-            raise SandboxError(ErrorCode.not_found, kind="product")
+    with rt.catalog.reading() as s:
+        b: _Base = rt.product_cache.get(s, product_id, lambda: _load(rt, s, product_id))
+        p, t = b.product, b.template
         if actor.id not in p.consumers:
             raise SandboxError(ErrorCode.not_licensed, product_id=p.id)
         if p.state != "published":
             raise SandboxError(ErrorCode.product_withdrawn, product_id=p.id)
-        t = s.get(Template, p.template_id)
-        sc = s.get(Scenario, t.scenario_id) if t is not None else None
-        assert t is not None and sc is not None
-        if sc.state != "approved":
-            raise SandboxError(ErrorCode.scenario_not_approved, scenario_id=sc.id, state=sc.state)
-        if aware(sc.expires_at) <= datetime.now(UTC):
-            raise SandboxError(ErrorCode.scenario_expired, scenario_id=sc.id)
-        schema = schema_of(t)
+        if b.scenario_state != "approved":
+            raise SandboxError(
+                ErrorCode.scenario_not_approved, scenario_id=b.scenario_id, state=b.scenario_state
+            )
+        if b.expires_at <= datetime.now(UTC):
+            raise SandboxError(ErrorCode.scenario_expired, scenario_id=b.scenario_id)
         if t.state != "approved":
             raise SandboxError(
                 ErrorCode.template_not_approved, template_id=t.id, missing="a current approval"
             )
-        tables = granted_tables(s, sc, t.dataset_versions)
         try:
-            _, decision = bind_and_check(t.sql, schema, values, gate_context(rt, tables, t.mode))
+            _, decision = bind_and_check(t.sql, b.schema, values, b.context)
         except ParamError as e:
             raise param_error(e) from None
-        still_public(schema.params, values, tables)
-        if current_pin(rt, s, t) != t.pin:
+        still_public(b.schema.params, values, b.tables)
+        if not b.pin_ok:
             raise SandboxError(ErrorCode.template_pin_mismatch, template_id=t.id)
         if not decision.allowed or decision.plan is None:
             raise SandboxError(
                 ErrorCode.gate_rejected, detail={"reasons": [r.to_dict() for r in decision.reasons]}
             )
-        plan = decision.plan
-        used = [tables[name.lower()] for name in plan.tables]
-        plan_d = plan_to_dict(plan, {u.dataset.id: u.version.version for u in used})
-        if t.mode == "dp":
-            plan_d["epsilon"] = t.epsilon
-        s.expunge(p)
-        s.expunge(t)
-        return Prepared(
-            product=p,
-            template=t,
-            scenario_id=sc.id,
-            plan=plan,
-            plan_d=plan_d,
-            views=view_specs(rt, s, sc, used),
-            level=rt.bundle.strictest([Classification(u.dataset.classification) for u in used]),
-            public_keys=public_keys_by_output(plan, used),
-            unit_columns=[(u.dataset.id, f"{UNIT_SET_PREFIX}{u.grant.name}") for u in used],
-            dataset_ids=sorted({u.dataset.id for u in used}),
-            values=dict(values),
-            delta_cap=sc.delta or 0.0,
-            earlier=product_ledger.earlier_sets(s, t.lineage_id) if t.mode == "sdc" else {},
-        )
+        earlier = rt.product_cache.unit_sets(s, t.lineage_id) if t.mode == "sdc" else {}
+    plan = decision.plan
+    used = [b.tables[name.lower()] for name in plan.tables]
+    return Prepared(
+        product=p,
+        template=t,
+        scenario_id=b.scenario_id,
+        plan=plan,
+        versions={u.dataset.id: u.version.version for u in used},
+        views=tuple(b.views[name.lower()] for name in plan.tables),
+        level=rt.bundle.strictest([Classification(u.dataset.classification) for u in used]),
+        public_keys=public_keys_by_output(plan, used),
+        unit_columns=[(u.dataset.id, f"{UNIT_SET_PREFIX}{u.grant.name}") for u in used],
+        dataset_ids=sorted({u.dataset.id for u in used}),
+        values=dict(values),
+        delta_cap=b.delta_cap,
+        earlier=earlier,
+    )
 
 
 def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCallOut:
@@ -232,19 +281,19 @@ def _released(
     call_id = new_id("call")
     with rt.catalog.session() as s:
         if sets:
-            product_ledger.keep_sets(s, prep.template.lineage_id, sets)
-        s.add(
-            ProductCall(
-                id=call_id,
-                product_id=p.id,
-                consumer_id=actor.id,
-                params=prep.values,
-                status="released",
-                reason_code=None,
-                rows=table.num_rows,
-                created_at=datetime.now(UTC),
-            )
-        )
+            lineage = prep.template.lineage_id
+            product_ledger.keep_sets(s, lineage, sets, rt.product_cache.known_sets(lineage))
+        call_row = {
+            "id": call_id,
+            "product_id": p.id,
+            "consumer_id": actor.id,
+            "params": prep.values,
+            "status": "released",
+            "reason_code": None,
+            "rows": table.num_rows,
+            "created_at": datetime.now(UTC),
+        }
+        s.connection().execute(_INSERT_CALL, call_row)  # a table statement built once: the hot path
         metering.record(
             s,
             scenario_id=prep.scenario_id,

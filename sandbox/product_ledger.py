@@ -13,6 +13,7 @@ the differencing guard's memory across calls and consumers.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Container
 from datetime import UTC, datetime
 
 import pyarrow as pa
@@ -109,23 +110,19 @@ def debit(
     )  # fmt: skip
 
 
-def earlier_sets(s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
-    out: dict[str, list[BitMap]] = {}
-    for row in s.execute(select(ProductUnitSet).where(ProductUnitSet.lineage_id == lineage_id)).scalars():
-        out.setdefault(row.dataset_id, []).append(BitMap.deserialize(row.units))
-    return out
-
-
-def keep_sets(s: Session, lineage_id: str, sets: dict[str, list[BitMap]]) -> None:
+def keep_sets(
+    s: Session, lineage_id: str, sets: dict[str, list[BitMap]], known: Container[tuple[str, str]] = ()
+) -> None:
+    """Add a released call's distinct unit sets; those already `known` (dataset, digest) are there."""
     insert = insert_for(s)
     for dataset_id, rows in sets.items():
         for units in rows:
             blob = units.serialize()
+            digest = hashlib.sha256(blob).hexdigest()
+            if (dataset_id, digest) in known:
+                continue
             stmt = insert(ProductUnitSet).values(
-                lineage_id=lineage_id,
-                dataset_id=dataset_id,
-                digest=hashlib.sha256(blob).hexdigest(),
-                units=blob,
+                lineage_id=lineage_id, dataset_id=dataset_id, digest=digest, units=blob
             )
             s.execute(stmt.on_conflict_do_nothing(index_elements=["lineage_id", "dataset_id", "digest"]))
 

@@ -204,7 +204,7 @@ def privacy_check(
         raw, plan.outputs, plan.group_units_column, level.k, public_keys, level.sdc, guarded
     )
     groups = [o.name for o in plan.outputs if o.kind is OutputKind.group]
-    hits = scan.scan(released, rt.analyzer(), numeric_columns=groups)
+    hits = scan.scan(released, rt.analyzer(), numeric_columns=groups, memo=rt.scan_memo())
     check_report: dict[str, Any] = {"mode": "sdc", "k": level.k, "sdc": report.to_dict()}
     check_report["output_pii"] = [h.to_dict() for h in hits]
     return released, check_report, hits

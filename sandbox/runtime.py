@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,12 +13,14 @@ from sandbox.catalog import Catalog
 from sandbox.jobwatch import JobWatch
 from sandbox.keys import Keyring
 from sandbox.metrics import Metrics
+from sandbox.product_cache import PreparedCache
 from sandbox.settings import Settings
 from sandbox.vault import Vault
 
 if TYPE_CHECKING:
     from presidio_analyzer import AnalyzerEngine
 
+    from policies.privacy.scan import Memo
     from sandbox.jobqueue import Deferrer, QueueDispatcher
     from sandbox.refresh import Refresher
     from sandbox.worker import Dispatcher
@@ -44,16 +47,27 @@ class Runtime:
         self.bundle: Bundle = bundles.parse(text)
         self._analyzer: AnalyzerEngine | None = None
         self._analyzer_lock = threading.Lock()
+        self._scan_memo: Memo | None = None
         self.dispatcher: Dispatcher | QueueDispatcher | None = None
         self._deferrer: Deferrer | None = None
         self.refresher: Refresher | None = None
         self._warm_pool: WarmPool | None = None
         self._warm_lock = threading.Lock()
         self.job_watch = JobWatch(self.catalog)  # the API's long polls (sandbox/jobwatch.py)
+        self.product_cache = PreparedCache()  # what product calls reuse (sandbox/product_cache.py)
 
     def job_changed(self) -> None:
         """Wake requests waiting on a job's state (long polls); called after each commit."""
         self.job_watch.nudge()
+
+    def scan_memo(self) -> Memo:
+        """The output PII scan's answers per text, for this runtime's analyzer (made on first use)."""
+        with self._analyzer_lock:
+            if self._scan_memo is None:
+                from policies.privacy.scan import Memo
+
+                self._scan_memo = Memo()
+            return self._scan_memo
 
     def analyzer(self) -> AnalyzerEngine:
         """Presidio over a blank spaCy pipeline on disk, built on first use (about a second)."""
@@ -74,7 +88,7 @@ class Runtime:
                 s = self.settings
                 self._warm_pool = WarmPool(
                     s.workspace_backend,
-                    limits_of(s),
+                    dataclasses.replace(limits_of(s), cache_mb=s.warm_cache_mb),
                     s.tmp_dir / "warm",
                     per_key=s.warm_per_key,
                     idle_s=s.warm_idle_s,

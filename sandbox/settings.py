@@ -65,6 +65,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Calls a warm workspace serves before it is replaced (its CPU rlimit is cumulative).",
     )
+    warm_cache_mb: int = Field(
+        default=256,
+        ge=0,
+        description=(
+            "A warm workspace copies each view whose vault file is at most this size (MiB) into its "
+            "own memory once, so calls skip decryption; 0 turns it off."
+        ),
+    )
     warm_wait_s: float = Field(
         default=10.0,
         ge=0,

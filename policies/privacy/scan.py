@@ -16,6 +16,8 @@ matched; never a value.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -41,17 +43,44 @@ def _is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
 
 
+class Memo:
+    """The entities found in each text scanned before, for one analyzer: a product called thousands
+    of times a day releases the same keys again and again, and Presidio would re-read each. Bounded
+    (least recently used out); it lives in the runtime's memory, beside the outputs themselves."""
+
+    def __init__(self, size: int = 65_536) -> None:
+        self.size = size
+        self._found: OrderedDict[str, frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> frozenset[str] | None:
+        with self._lock:
+            found = self._found.get(text)
+            if found is not None:
+                self._found.move_to_end(text)
+            return found
+
+    def put(self, text: str, found: frozenset[str]) -> None:
+        with self._lock:
+            self._found[text] = found
+            self._found.move_to_end(text)
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)
+
+
 def scan(
     table: pa.Table,
     analyzer: AnalyzerEngine,
     *,
     numeric_columns: Collection[str] = (),
     language: str = "en",
+    memo: Memo | None = None,
 ) -> tuple[PiiHit, ...]:
     """Every entity found in a text column of `table` (and in the integer columns named), by column.
 
     `numeric_columns` names integer columns to scan too (the plan's group keys): their values are
-    scanned as the text they would be in a file.
+    scanned as the text they would be in a file. `memo` (one per analyzer and language) answers
+    for texts it has seen.
     """
     wanted = [e for e in DETECTED_ENTITIES if e in set(analyzer.get_supported_entities(language))]
     batch = BatchAnalyzerEngine(analyzer_engine=analyzer)
@@ -66,13 +95,16 @@ def scan(
         counts = counted.field("counts").to_pylist()
         if not values or not wanted:
             continue
+        known = [memo.get(v) if memo is not None else None for v in values]
+        fresh = [v for v, k in zip(values, known, strict=True) if k is None]
+        analyzed = batch.analyze_iterator(fresh, language=language, entities=wanted, batch_size=64)
+        entities = dict(zip(fresh, (frozenset(r.entity_type for r in rs) for rs in analyzed), strict=True))
+        if memo is not None:
+            for v, e in entities.items():
+                memo.put(v, e)
         found: dict[str, int] = {}
-        for results, count in zip(
-            batch.analyze_iterator(values, language=language, entities=wanted, batch_size=64),
-            counts,
-            strict=True,
-        ):
-            for entity in {r.entity_type for r in results}:
+        for value, k, count in zip(values, known, counts, strict=True):
+            for entity in k if k is not None else entities[value]:
                 found[entity] = found.get(entity, 0) + count
         hits.extend(PiiHit(name, entity, cells) for entity, cells in sorted(found.items()))
     return tuple(hits)

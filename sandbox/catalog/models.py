@@ -199,6 +199,8 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    # the seq of the newest event in sandbox.audit.CHANGE_EVENTS (sandbox/product_cache.py)
+    changed_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class DatasetSource(Base):

@@ -105,14 +105,38 @@ def view_sql(view: ViewSpec) -> str:
     return f"CREATE VIEW {quote_ident(view.name)} AS SELECT {', '.join(items)} FROM {source}"
 
 
-def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec]) -> None:
+def setup(con: duckdb.DuckDBPyConnection, views: Sequence[ViewSpec], *, cache_mb: int = 0) -> None:
     """Create one view per spec; the connection must already allow exactly these paths. Encrypted
     files are registered as decrypting Arrow datasets under a hidden name; the key stays in
-    this process's memory, never in DuckDB (no setting, secret or view text holds it)."""
-    for view in views:
+    this process's memory, never in DuckDB (no setting, secret or view text holds it).
+
+    With `cache_mb` (warm workspaces, which serve one view set many times) a view whose file is at
+    most that size is computed once into an in-memory table of this DuckDB, so a call neither
+    decrypts the file nor recomputes join-key HMACs and desensitization again. The table holds
+    exactly what the view shows and lives only in the workspace's memory; queries still name the
+    view (`reads_only_views` refuses the table's own name). Past the memory limit it stays a view.
+    """
+    for i, view in enumerate(views):
         if view.key:  # an encrypted vault file: pyarrow decrypts, DuckDB scans (sandbox/vault_crypto.py)
             con.register(relation_name(path_of(view)), dataset_for(path_of(view), view.key))
         con.execute(view_sql(view))
+        if cache_mb > 0 and Path(path_of(view)).stat().st_size <= cache_mb * 2**20:
+            _cache(con, view, f"{CACHE_PREFIX}{i}")
+
+
+CACHE_PREFIX = "__cache_"  # in-memory copies of views (warm workspaces): never nameable by a query
+
+
+def _cache(con: duckdb.DuckDBPyConnection, view: ViewSpec, table: str) -> None:
+    name, cached = quote_ident(view.name), quote_ident(table)
+    try:
+        con.execute(f"CREATE TABLE {cached} AS SELECT * FROM {name}")
+    except duckdb.Error:  # out of memory (or space): the view keeps reading the file
+        con.execute(f"DROP TABLE IF EXISTS {cached}")
+        return
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {cached}")
+    if view.key:  # nothing reads the decrypting dataset any more
+        con.unregister(relation_name(path_of(view)))
 
 
 # Parse-tree node types a query may contain as a table reference or query node. Anything else
@@ -130,8 +154,9 @@ _SAFE_REFS = frozenset(
         "BASE_TABLE",
     }
 )
-# CTE names must be plain words: a name like 'x.parquet' could resolve to a file outside its scope.
-_CTE_NAME = re.compile(r"\w+")
+# CTE names must be plain words: a name like 'x.parquet' could resolve to a file outside its scope,
+# and one in the workspace's own `__` namespace (`__vault_...`, `__cache_...`) to its hidden relation.
+_CTE_NAME = re.compile(r"(?!__)\w+")
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:

@@ -379,13 +379,13 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         conn.send_bytes(_failed(sanitize.code_of(exc)).encode())
         return
     conn.send_bytes(_READY.encode())
-    names = [v.name for v in opened.views]
+    names, checked = [v.name for v in opened.views], set[str]()
     while True:
         try:
             sql = conn.recv_bytes().decode()
         except EOFError:
             return
-        status, table = runner.query(con, sql, names, opened.limits)
+        status, table = runner.query(con, sql, names, opened.limits, checked)
         if table is None:
             conn.send_bytes(status.encode())
             return  # the parent ends a workspace after any failure; end first

@@ -152,6 +152,9 @@ def test_queries_over_views_are_allowed(con: duckdb.DuckDBPyConnection, sql: str
         "SELECT * FROM memory.main.people",
         "SELECT (SELECT COUNT(*) FROM read_text('/etc/passwd'))",
         'WITH "x.parquet" AS (SELECT 1) SELECT * FROM "x.parquet"',
+        # a CTE named like a hidden relation, to get its name past the check in another scope
+        "SELECT * FROM (WITH __cache_0 AS (SELECT 1) SELECT * FROM __cache_0) a, __cache_0",
+        "SELECT * FROM (WITH __vault_0 AS (SELECT 1) SELECT * FROM __vault_0) a, __vault_0",
         "SELECT 1; SELECT 2",
         "COPY (SELECT 1) TO 'x.csv'",
         "SET threads = 1",
@@ -164,3 +167,36 @@ def test_queries_over_views_are_allowed(con: duckdb.DuckDBPyConnection, sql: str
 )
 def test_anything_but_the_views_is_refused(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     assert not reads_only_views(con, sql, ["people"])
+
+
+def test_a_cte_cannot_name_a_hidden_relation_of_the_workspace(people_view: ViewSpec, work_dir: Path) -> None:
+    """The registered decrypting dataset holds every column, hidden ones too: before the fix a CTE
+    of its name in an inner scope let the outer scope read it past `reads_only_views`."""
+    con = open_locked((people_view,), Limits(memory_mb=256), work_dir)
+    hidden = "__vault_demo"
+    con.register(hidden, pa.table({"note": ["SECRET-NOTE"]}))
+    sql = f"SELECT * FROM (WITH {hidden} AS (SELECT 1) SELECT * FROM {hidden}) a, {hidden}"
+    assert "SECRET-NOTE" in str(con.execute(sql).fetchall())  # DuckDB itself would read it
+    assert not reads_only_views(con, sql, ["people"])
+    con.close()
+
+
+def test_cached_views_show_exactly_what_the_view_shows(people_view: ViewSpec, work_dir: Path) -> None:
+    plain = open_locked((people_view,), Limits(memory_mb=256), work_dir)
+    cached = open_locked((people_view,), Limits(memory_mb=256, cache_mb=64), work_dir)
+    sql = "SELECT * FROM people ORDER BY __rank"
+    assert cached.sql(sql).to_arrow_table() == plain.sql(sql).to_arrow_table()
+    tables = cached.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+    assert tables == [("__cache_0",)]  # in memory, with the view's columns only
+    columns = [r[0] for r in cached.execute("DESCRIBE __cache_0").fetchall()]
+    assert "note" not in columns and columns[-2:] == ["__unit", "__rank"]
+    assert not reads_only_views(cached, "SELECT * FROM __cache_0", ["people"])
+    plain.close()
+    cached.close()
+
+
+def test_a_file_over_the_cache_size_stays_a_view(people_view: ViewSpec, work_dir: Path) -> None:
+    con = open_locked((people_view,), Limits(memory_mb=256, cache_mb=0), work_dir)
+    assert con.execute("SELECT table_name FROM duckdb_tables()").fetchall() == []
+    assert con.sql("SELECT COUNT(*) FROM people").fetchall() == [(30,)]
+    con.close()

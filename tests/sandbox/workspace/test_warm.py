@@ -294,3 +294,19 @@ def test_runtime_warm_pool_is_lazy_and_closed_with_the_runtime(tmp_path: Path, p
     assert _open(pool) == []
     rt.close()
     assert pool.run("k", (people_view,), GROUPED).error is ErrorCode.workspace_busy
+
+
+@pytest.mark.parametrize("backend", ["inprocess", "process"])
+def test_a_cached_view_is_read_from_the_file_once(
+    make_pool, people_view: ViewSpec, people_path: Path, backend: str
+) -> None:
+    """With `cache_mb` the workspace reads (and decrypts) the file when it opens, then serves from
+    memory: the calls after it still answer once the file is gone. Without it they fail."""
+    cached = make_pool(backend, dataclasses.replace(LIMITS, cache_mb=64))
+    plain = make_pool(backend)
+    for pool in (cached, plain):
+        assert pool.run("product:1", (people_view,), GROUPED).ok
+    people_path.rename(people_path.with_suffix(".moved"))
+    again = cached.run("product:1", (people_view,), GROUPED)
+    assert again.ok and again.table is not None and again.table.to_pylist() == COUNTS
+    assert not plain.run("product:1", (people_view,), GROUPED).ok
