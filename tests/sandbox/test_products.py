@@ -14,7 +14,7 @@ import pyarrow.csv as pacsv
 import pytest
 from sqlalchemy import func, select
 
-from sandbox import datasets, product_call, products, scenarios, templates
+from sandbox import audit, datasets, product_cache, product_call, products, scenarios, templates
 from sandbox.api.schemas import (
     ColumnChange,
     ColumnsIn,
@@ -373,3 +373,72 @@ def test_per_output_review_turns_a_call_into_a_job_a_reviewer_releases(tmp_path:
         assert [e.object_id for e in _events(w, "product.call_pending_review")] == [product]
     finally:
         w.rt.close()
+
+
+def test_calls_reuse_their_preparation_until_the_catalog_changes(
+    sqlite_world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The product, template, scenario, grants and keys are read once per catalog generation: a
+    call's own records leave it be, a change of levels (an audit event) makes the next call re-read."""
+    w = sqlite_world
+    product = w.publish(_approved(w))
+    loads: list[str] = []
+    real = product_call._load
+    monkeypatch.setattr(product_call, "_load", lambda rt, s, pid: loads.append(pid) or real(rt, s, pid))
+    for age in (20, 30, 40):
+        assert w.call(product, district=_big(w), min_age=age).status == "released"
+    assert loads == [product]
+    with w.rt.catalog.reading() as s:
+        before = product_cache.generation(s)
+    keys = [d for d in w.districts if d != _big(w)]
+    change = {"district": ColumnChange(level="group", public_keys=keys)}
+    datasets.set_columns(w.rt, w.users["source"], w.dataset_id, ColumnsIn(columns=change))
+    with w.rt.catalog.reading() as s:
+        assert product_cache.generation(s) > before
+    refused = w.refused(product, district=_big(w), min_age=30)
+    assert refused.code is ErrorCode.param_not_admissible and loads == [product, product]
+
+
+def test_a_change_made_by_another_process_reaches_this_ones_calls(sqlite_world: World) -> None:
+    """Two runtimes on one catalog (two API processes): each keeps its own preparation and sees the
+    other's changes through the audit head; the differencing guard's unit sets are shared too."""
+    w = sqlite_world
+    product = w.publish(_approved(w))
+    other = Runtime(w.rt.settings)
+    try:
+        body = ProductCallIn(params={"district": _big(w), "min_age": 30})
+        assert product_call.call(other, w.users["consumer"], product, body).status == "released"
+        lineage = templates.get(w.rt, w.users["operator"], _template_of(w, product)).lineage_id
+        with w.rt.catalog.reading() as s:
+            seen = w.rt.product_cache.unit_sets(s, lineage)
+        assert sum(len(v) for v in seen.values()) == 1  # released by the other process
+        products.withdraw(w.rt, w.users["operator"], product)
+        with pytest.raises(SandboxError) as caught:
+            product_call.call(other, w.users["consumer"], product, body)
+        assert caught.value.code is ErrorCode.product_withdrawn
+    finally:
+        other.close()
+
+
+def test_only_changes_move_the_generation(sqlite_world: World) -> None:
+    w = sqlite_world
+    with w.rt.catalog.session() as s:
+        start = product_cache.generation(s)
+        audit.record(s, "product.called", actor=None, object_type="product", object_id="p")
+        audit.record(s, "access.read", actor=None, object_type="usage", object_id="u")
+        assert product_cache.generation(s) == start
+        ev = audit.record(s, "product.withdrawn", actor=None, object_type="product", object_id="p")
+        assert product_cache.generation(s) == ev.seq
+    assert "product.called" not in audit.CHANGE_EVENTS and "dataset.columns_changed" in audit.CHANGE_EVENTS
+    with w.rt.catalog.session() as s:
+        assert audit.verify(s).ok
+
+
+def _approved(w: World) -> str:
+    t = w.template()
+    w.approve(t)
+    return t
+
+
+def _template_of(w: World, product_id: str) -> str:
+    return products.get(w.rt, w.users["operator"], product_id).template_id
