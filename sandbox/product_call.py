@@ -137,8 +137,10 @@ def _load(rt: Runtime, s: Session, product_id: str) -> _Base:
     assert t is not None and sc is not None
     tables = granted_tables(s, sc, t.dataset_versions)
     specs = view_specs(rt, s, sc, list(tables.values()))
-    s.expunge(p)
-    s.expunge(t)
+    pin_ok = current_pin(rt, s, t) == t.pin
+    # Detached now: a refusal raised later in this session rolls it back, and a rollback expires what
+    # it still holds (the entry's datasets and versions would then fail to load in the next call).
+    s.expunge_all()
     return _Base(
         product=p,
         template=t,
@@ -150,7 +152,7 @@ def _load(rt: Runtime, s: Session, product_id: str) -> _Base:
         tables=tables,
         context=gate_context(rt, tables, t.mode),
         views=dict(zip(tables, specs, strict=True)),
-        pin_ok=current_pin(rt, s, t) == t.pin,
+        pin_ok=pin_ok,
     )
 
 

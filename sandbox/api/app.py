@@ -125,6 +125,7 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
     app.add_middleware(ContainErrors)  # added last: outermost
 
     app.include_router(sdc.router)  # before jobs: /v1/jobs/dry-run is not a job id
+    app.include_router(products_api.router)  # early: routes match in order, and calls are the hot path
     for r in (datasets.router, scenarios.router, jobs.router, reviews.router, audit.router):
         app.include_router(r)
     app.include_router(health.router)
@@ -132,7 +133,6 @@ def create_app(settings: Settings, *, dispatch: bool = True) -> FastAPI:
     app.include_router(metering_api.router)
     app.include_router(users_api.router)
     app.include_router(disclosure_api.router)
-    app.include_router(products_api.router)
 
     @app.get("/v1/me", response_model=UserOut, tags=["users"])
     def me(user: UserDep) -> UserOut:

@@ -442,3 +442,13 @@ def _approved(w: World) -> str:
 
 def _template_of(w: World, product_id: str) -> str:
     return products.get(w.rt, w.users["operator"], product_id).template_id
+
+
+def test_a_refusal_before_the_first_release_leaves_the_kept_preparation_usable(sqlite_world: World) -> None:
+    """A refusal raised while the catalog session is open rolls it back; before the fix the rollback
+    expired the kept datasets and the next call failed with DetachedInstanceError (internal)."""
+    w = sqlite_world
+    product = w.publish(_approved(w))
+    assert w.refused(product, "stranger", district=_big(w), min_age=30).code is ErrorCode.not_licensed
+    assert w.refused(product, district=SMALL, min_age=18).code is ErrorCode.output_disclosive
+    assert w.call(product, district=_big(w), min_age=30).status == "released"
