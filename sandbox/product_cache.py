@@ -95,7 +95,7 @@ class PreparedCache:
             if hit is not None and hit[0] == gen:
                 self._entries.move_to_end(product_id)
                 return hit[1]
-        value = load()  # raises on any refusal: a refusal is never kept
+        value = load()  # raises only when there is no such product: nothing is kept then
         with self._lock:
             self._entries[product_id] = (gen, value)
             self._entries.move_to_end(product_id)
@@ -121,8 +121,3 @@ class PreparedCache:
             return frozenset()
         with sets.lock:
             return frozenset(sets.digests)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-            self._sets.clear()
