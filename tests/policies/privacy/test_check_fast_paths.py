@@ -240,6 +240,31 @@ def test_sdc_apply_is_the_reference(
     assert report.to_dict() == expected_report.to_dict()
 
 
+@st.composite
+def dominance_tops(draw: st.DrawFn) -> list[list[float | None] | None]:
+    """Up to 150 rows (past `_FEW_ROWS` half the time): two numbers a row, or anything with NULLs."""
+    rows = draw(st.integers(0, 150))
+    if draw(st.booleans()):  # the shape the companions give
+        pair = st.lists(st.floats(0, 1e6), min_size=2, max_size=2)
+        return draw(st.lists(pair, min_size=rows, max_size=rows))
+    row = st.one_of(st.none(), st.lists(st.one_of(st.none(), st.floats(-1e6, 1e6)), max_size=3))
+    return draw(st.lists(row, min_size=rows, max_size=rows))
+
+
+@settings(max_examples=200, deadline=None)
+@given(tops=dominance_tops())
+def test_dominance_tops_of_many_rows_are_the_reference(tops: list[list[float | None] | None]) -> None:
+    """Past `_FEW_ROWS` the tops are sliced from the list column's values; below, read as lists."""
+    table = pa.table(
+        {"total": pa.array([1000.0] * len(tops), pa.float64()), "top": pa.array(tops, pa.list_(pa.float64()))}
+    )
+    got = sdc._contributions(table, "total", "top")
+    expected = ref_contributions(table, "total", "top")
+    for a, b in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+
+
 def test_sdc_apply_keeps_its_errors() -> None:
     t = pa.table({"n": [5], "__units": [5]})
     outputs = (OutputColumn("n", OutputKind.count),)
