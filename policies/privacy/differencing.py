@@ -24,6 +24,7 @@ moment do not see each other (each compares with rows released or pending review
 
 from __future__ import annotations
 
+import itertools
 from array import array as uint_array
 from collections.abc import Mapping, Sequence
 
@@ -43,11 +44,23 @@ def unit_sets(column: pa.ChunkedArray | pa.Array) -> list[BitMap]:
     """
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     child = array.values
+    offsets = np.asarray(array.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+    if pa.types.is_integer(child.type) and child.null_count == 0 and array.null_count == 0:
+        # the usual case: no mask to build or apply, and each row a slice of one array
+        values = np.asarray(child.to_numpy(zero_copy_only=False), dtype=np.int64)
+        if values.size and int(values.max()) >= 2**32:
+            raise ValueError("unit ordinals above 2**32 - 1")
+        bounds = offsets.tolist()
+        return [
+            BitMap(uint_array("I", values[start:end].astype(np.uint32).tobytes()))
+            if start != end
+            else BitMap()
+            for start, end in itertools.pairwise(bounds)
+        ]
     valid = np.asarray(pc.is_valid(child).to_numpy(zero_copy_only=False), dtype=bool)
     values = np.asarray(pc.fill_null(child, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     if values.size and int(values.max()) >= 2**32:
         raise ValueError("unit ordinals above 2**32 - 1")
-    offsets = np.asarray(array.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
     present = np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     sets = []
     for row in range(len(array)):
@@ -69,10 +82,11 @@ def guard(
     each table's sets as their own rows and combine the masks).
     """
     out = np.zeros(len(rows), dtype=bool)
+    sizes = {d: [len(b) for b in released.get(d, ())] for d in set(datasets)}  # once, not per row
     for i, (units, dataset) in enumerate(zip(rows, datasets, strict=True)):
         size = len(units)
-        for earlier in released.get(dataset, ()):
-            if abs(size - len(earlier)) >= k:
+        for earlier, length in zip(released.get(dataset, ()), sizes.get(dataset, ()), strict=False):
+            if abs(size - length) >= k:
                 continue  # cheap bound: the difference is at least the gap in sizes
             difference = units.symmetric_difference_cardinality(earlier)
             if 0 < difference < k:
@@ -92,11 +106,8 @@ def guard_result(
     `unit_columns` pairs each dataset with its unit-set column; a table without one in the result (a
     reference table: its rows are nobody's) contributes no sets.
     """
-    sets = {
-        dataset: unit_sets(result.column(name))
-        for dataset, name in unit_columns
-        if name in result.column_names
-    }
+    present = set(result.schema.names)
+    sets = {dataset: unit_sets(result.column(name)) for dataset, name in unit_columns if name in present}
     guarded = np.zeros(result.num_rows, dtype=bool)
     for dataset, rows in sets.items():
         guarded |= guard(rows, released, [dataset] * len(rows), k)

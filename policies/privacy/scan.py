@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +27,8 @@ import pyarrow.compute as pc
 from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine
 
 from policies.classify.recognizers import DETECTED_ENTITIES
+
+SMALL_COLUMN = 32  # up to this many cells, values are counted in Python: value_counts costs more
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,23 @@ class Memo:
         self.size = size
         self._found: OrderedDict[str, frozenset[str]] = OrderedDict()
         self._lock = threading.Lock()
+        # (analyzer, language) -> (its recognizers then, the entities to ask for): Presidio rebuilds
+        # the supported list from every recognizer on each call; keyed by identity, checked against
+        # the registry's recognizers so a recognizer added or removed later is seen.
+        self._wanted: dict[tuple[int, str], tuple[AnalyzerEngine, tuple[object, ...], list[str]]] = {}
+
+    def wanted(self, analyzer: AnalyzerEngine, language: str) -> list[str]:
+        """`wanted_entities(analyzer, language)`, remembered while the analyzer's recognizers stay."""
+        recognizers = tuple(getattr(getattr(analyzer, "registry", None), "recognizers", None) or ())
+        key = (id(analyzer), language)
+        with self._lock:
+            cached = self._wanted.get(key)
+        if cached is not None and cached[0] is analyzer and cached[1] == recognizers:
+            return cached[2]
+        wanted = wanted_entities(analyzer, language)
+        with self._lock:
+            self._wanted[key] = (analyzer, recognizers, wanted)
+        return wanted
 
     def get(self, text: str) -> frozenset[str] | None:
         with self._lock:
@@ -68,6 +87,24 @@ class Memo:
                 self._found.popitem(last=False)
 
 
+def wanted_entities(analyzer: AnalyzerEngine, language: str) -> list[str]:
+    """The entities of `DETECTED_ENTITIES` the analyzer can find in `language`, in that order."""
+    supported = set(analyzer.get_supported_entities(language))
+    return [e for e in DETECTED_ENTITIES if e in supported]
+
+
+def _value_counts(column: pa.ChunkedArray | pa.Array) -> tuple[list[str], Sequence[int]]:
+    """Distinct non-NULL values as text, first seen first, and how many cells hold each."""
+    if len(column) <= SMALL_COLUMN:
+        counted: dict[object, int] = {}
+        for v in column.to_pylist():
+            if v is not None:
+                counted[v] = counted.get(v, 0) + 1
+        return [str(v) for v in counted], list(counted.values())
+    table = pc.value_counts(column.drop_null())
+    return [str(v) for v in table.field("values").to_pylist()], table.field("counts").to_pylist()
+
+
 def scan(
     table: pa.Table,
     analyzer: AnalyzerEngine,
@@ -82,23 +119,26 @@ def scan(
     scanned as the text they would be in a file. `memo` (one per analyzer and language) answers
     for texts it has seen.
     """
-    wanted = [e for e in DETECTED_ENTITIES if e in set(analyzer.get_supported_entities(language))]
-    batch = BatchAnalyzerEngine(analyzer_engine=analyzer)
+    wanted = memo.wanted(analyzer, language) if memo is not None else wanted_entities(analyzer, language)
+    batch: BatchAnalyzerEngine | None = None  # made only when some text is new to the memo
     hits: list[PiiHit] = []
     for name, column in zip(table.column_names, table.columns, strict=True):
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if not (_is_text(column.type) or (name in numeric_columns and pa.types.is_integer(column.type))):
             continue
-        counted = pc.value_counts(column.drop_null())
-        values = [str(v) for v in counted.field("values").to_pylist()]
-        counts = counted.field("counts").to_pylist()
-        if not values or not wanted:
-            continue
+        if not wanted or column.null_count == len(column):
+            continue  # nothing to ask for, or no value (a flag column of a table nothing was withheld in)
+        values, counts = _value_counts(column)
         known = [memo.get(v) if memo is not None else None for v in values]
         fresh = [v for v, k in zip(values, known, strict=True) if k is None]
-        analyzed = batch.analyze_iterator(fresh, language=language, entities=wanted, batch_size=64)
-        entities = dict(zip(fresh, (frozenset(r.entity_type for r in rs) for rs in analyzed), strict=True))
+        entities: dict[str, frozenset[str]] = {}
+        if fresh:
+            batch = batch or BatchAnalyzerEngine(analyzer_engine=analyzer)
+            analyzed = batch.analyze_iterator(fresh, language=language, entities=wanted, batch_size=64)
+            entities = dict(
+                zip(fresh, (frozenset(r.entity_type for r in rs) for rs in analyzed), strict=True)
+            )
         if memo is not None:
             for v, e in entities.items():
                 memo.put(v, e)

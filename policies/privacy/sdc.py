@@ -58,6 +58,7 @@ import contextlib
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from dataclasses import fields as dataclass_fields
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,12 @@ ROUNDED = "rounded"  # a released count rounded to the bundle's base: a cell fla
 FLAGS: tuple[str, ...] = (*RULES, ROUNDED)  # every value a `<output>__flag` cell can hold besides NULL
 CSV_MARKER = "[c]"  # what a CSV release shows in place of a withheld cell
 COUNT_KINDS = frozenset({OutputKind.count, OutputKind.count_units, OutputKind.count_values})
+# `apply` keeps each cell's flag as a small integer code (0: none) rather than an array of strings:
+# comparing and assigning int8 costs a fraction of object arrays, and a table's flags are few.
+_LABELS: tuple[str | None, ...] = (None, *FLAGS)
+_CODES: Mapping[str, int] = {flag: code for code, flag in enumerate(_LABELS) if flag is not None}
+_LABEL_ARRAY = np.array(_LABELS, dtype=object)
+_FEW_ROWS = 64  # up to this many rows, the dominance tops are read as Python lists
 
 
 @dataclass(frozen=True)
@@ -173,10 +180,12 @@ def apply(
     if k < 1:
         raise ValueError("k must be at least 1")
     rules = rules or SdcRules()
+    schema = result.schema
+    present = set(schema.names)
     names = [o.name for o in outputs]
     needed = [*names, group_units_column, *(o.units_column for o in outputs if o.units_column)]
     needed += [c for o in outputs for c in (o.dominance_total, o.dominance_top) if c]
-    missing = sorted({c for c in needed if c not in result.column_names})
+    missing = sorted({c for c in needed if c not in present})
     if (
         missing
         or len(set(names)) != len(names)
@@ -188,13 +197,20 @@ def apply(
     if differencing is not None and len(differencing) != rows:
         raise ValueError("the differencing mask does not fit the result")
     keys = public_keys or {}
-    group_units = _units(result, group_units_column)
+    counts: dict[str, np.ndarray] = {}  # each units column read once, however many cells it covers
+
+    def units_of(column: str) -> np.ndarray:
+        if column not in counts:
+            counts[column] = _units(result, column)
+        return counts[column]
+
+    group_units = units_of(group_units_column)
     aggregates = [o for o in outputs if o.kind != OutputKind.group]
-    # Primary suppression: the first rule that fires names the cell.
-    fired: dict[str, np.ndarray] = {o.name: np.full(rows, "", dtype=object) for o in aggregates}
+    # Primary suppression: the first rule that fires names the cell (a code of `_CODES`, 0: none).
+    fired: dict[str, np.ndarray] = {o.name: np.zeros(rows, dtype=np.int8) for o in aggregates}
     for o in aggregates:
         cell = fired[o.name]
-        units = _units(result, o.units_column) if o.units_column else group_units
+        units = units_of(o.units_column) if o.units_column else group_units
         zero = units == 0
         if rules.zeros_disclosive:
             _mark(cell, zero, ZERO)
@@ -207,7 +223,7 @@ def apply(
             _mark(cell, p_dominated(total, top1, top2, rules.p_percent), DOMINANCE_P)
     row_mask = group_units < k  # a row without aggregates is still withheld when its group is small
     for cell in fired.values():
-        row_mask = row_mask | (cell != "")
+        row_mask = row_mask | (cell != 0)
     if differencing is not None:
         guarded = np.asarray(differencing, dtype=bool) & ~row_mask
         for cell in fired.values():
@@ -216,23 +232,27 @@ def apply(
     row_mask = row_mask | _complementary(row_mask, group_units, k)
     for cell in fired.values():
         _mark(cell, row_mask, SECONDARY)
-    masks: dict[str, np.ndarray] = {name: cell != "" for name, cell in fired.items()}
+    masks: dict[str, np.ndarray] = {name: cell != 0 for name, cell in fired.items()}
+    any_marked = bool(row_mask.any())
     for o in outputs:
         if o.kind == OutputKind.group:
-            masks[o.name] = row_mask & ~_is_public(result.column(o.name), keys.get(o.name))
-            fired[o.name] = np.where(masks[o.name], KEY_NOT_PUBLIC, "")
-    fields = [pa.field(n, result.schema.field(n).type, nullable=True) for n in names]
+            # no marked row: no key is nulled, public or not (and `_is_public` never raises)
+            public = _is_public(result.column(o.name), keys.get(o.name)) if any_marked else None
+            masks[o.name] = row_mask & ~public if public is not None else np.zeros(rows, dtype=bool)
+            fired[o.name] = np.where(masks[o.name], _CODES[KEY_NOT_PUBLIC], 0).astype(np.int8)
+    fields = [pa.field(n, schema.field(n).type, nullable=True) for n in names]
     arrays = [_null_where(result.column(n), masks[n]) for n in names]
-    flags = {n: np.where(masks[n], fired[n], None) for n in names}
+    flags = dict(fired)  # the same codes: a cell is flagged exactly where it is masked
     rounded = 0
     if rules.rounding_base and rules.rounding_base > 1:
         for position, o in enumerate(outputs):
             if o.kind in COUNT_KINDS:
                 arrays[position], done = _rounded(arrays[position], rules.rounding_base, rules.rounding_rule)
-                flags[o.name][done] = ROUNDED
+                flags[o.name] = flags[o.name].copy()
+                flags[o.name][done] = _CODES[ROUNDED]
                 rounded += int(done.sum())
     table = pa.Table.from_arrays(
-        [*arrays, *(pa.array(flags[n], pa.string()) for n in names), pa.array(row_mask, pa.bool_())],
+        [*arrays, *(_flag_array(flags[n]) for n in names), pa.array(row_mask, pa.bool_())],
         schema=pa.schema(
             [
                 *fields,
@@ -242,7 +262,7 @@ def apply(
         ),
     )
     cells = [
-        SuppressedCell(int(row), name, str(fired[name][row]))
+        SuppressedCell(int(row), name, _LABELS[fired[name][row]])
         for row in np.flatnonzero(row_mask)
         for name in names
         if masks[name][row]
@@ -259,7 +279,7 @@ def apply(
         suppressed=tuple(cells),
         nulled_keys=by_rule.get(KEY_NOT_PUBLIC, 0),
         by_rule=by_rule,
-        rules={"k": k, **asdict(rules)},
+        rules={"k": k, **_parameters(rules)},
         rounded_cells=rounded,
     )
     return table, report
@@ -299,8 +319,23 @@ def marked_for_csv(table: pa.Table) -> pa.Table:
 
 
 def _mark(cell: np.ndarray, where: np.ndarray, rule: str) -> None:
-    """Name `rule` for the cells in `where` that no earlier rule named."""
-    cell[(cell == "") & np.asarray(where, dtype=bool)] = rule
+    """Name `rule` (its code) for the cells in `where` that no earlier rule named."""
+    cell[(cell == 0) & np.asarray(where, dtype=bool)] = _CODES[rule]
+
+
+def _flag_array(codes: np.ndarray) -> pa.Array:
+    """A flag column as strings from its codes: NULL for 0, else the flag's name."""
+    if not codes.any():
+        return pa.nulls(len(codes), pa.string())
+    return pa.array(_LABEL_ARRAY[codes], pa.string())
+
+
+def _parameters(rules: SdcRules) -> dict[str, Any]:
+    """`asdict(rules)` without its deep copies when every field is a plain scalar (it is, today)."""
+    values = {f.name: getattr(rules, f.name) for f in dataclass_fields(rules)}
+    if all(v is None or type(v) in (int, float, str, bool) for v in values.values()):
+        return values
+    return asdict(rules)
 
 
 def _complementary(row_mask: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
@@ -327,8 +362,22 @@ def _complementary(row_mask: np.ndarray, group_units: np.ndarray, k: int) -> np.
 
 def _contributions(result: pa.Table, total_column: str, top_column: str) -> tuple[np.ndarray, ...]:
     """Absolute total and the two largest absolute per-unit contributions, as floats (NULL: 0)."""
-    total = np.asarray(pc.fill_null(result.column(total_column).cast(pa.float64()), 0.0).to_numpy(), float)
-    tops = result.column(top_column).to_pylist()
+    totals = result.column(total_column)
+    if totals.type == pa.float64() and totals.null_count == 0:
+        total = np.asarray(totals.to_numpy(), float)  # the usual case: nothing to fill or cast
+    else:
+        total = np.asarray(pc.fill_null(totals.cast(pa.float64()), 0.0).to_numpy(), float)
+    column = result.column(top_column)
+    # Many rows: slice the list column's values by its offsets. Few: Python lists cost less than the
+    # fixed cost of the arrays (about 40 µs; they break even near 100 rows).
+    if len(column) > _FEW_ROWS and pa.types.is_list(column.type) and column.type.value_type == pa.float64():
+        array = column.combine_chunks()
+        starts = np.asarray(array.offsets.to_numpy(zero_copy_only=False), dtype=np.int64)
+        values = array.values
+        if array.null_count == 0 and values.null_count == 0 and bool(np.all(np.diff(starts) >= 2)):
+            numbers = np.asarray(values.to_numpy(zero_copy_only=False), dtype=float)
+            return total, numbers[starts[:-1]], numbers[starts[:-1] + 1]  # no NULL, two per row
+    tops = column.to_pylist()
     top1 = np.array([float(t[0]) if t and t[0] is not None else 0.0 for t in tops], dtype=float)
     top2 = np.array(
         [float(t[1]) if t and len(t) > 1 and t[1] is not None else 0.0 for t in tops], dtype=float
@@ -355,7 +404,10 @@ def _rounded(column: pa.ChunkedArray | pa.Array, base: int, rule: str) -> tuple[
 
 def _units(result: pa.Table, column: str) -> np.ndarray:
     """Unit counts as int64; a missing (NULL) count is treated as zero units, i.e. suppressed."""
-    counts = pc.fill_null(result.column(column).cast(pa.int64()), 0)
+    counts = result.column(column)
+    if counts.type == pa.int64() and counts.null_count == 0:
+        return np.asarray(counts.to_numpy(), dtype=np.int64)  # the usual case: nothing to fill or cast
+    counts = pc.fill_null(counts.cast(pa.int64()), 0)
     return np.asarray(counts.to_numpy(), dtype=np.int64)
 
 
