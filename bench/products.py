@@ -19,30 +19,25 @@ response body, no HTTP) is printed beside.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import io
 import itertools
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import httpx
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from throughput import api_server
 from warm import concurrent, percentiles, timed
 
 from sandbox.auth import Role, add_user
 from sandbox.demo_data import residents
 from sandbox.runtime import Runtime
-from sandbox.server import free_port
 from sandbox.settings import Settings
 from sandbox.workspace.views import quote_str
 
@@ -99,33 +94,14 @@ def setup(url: str, tokens: dict[str, str], data: bytes, districts: list[str]) -
     return out["id"]
 
 
-@contextlib.contextmanager
-def served(settings: Settings) -> Iterator[str]:
-    """`sandbox serve` in a child process with these settings (as environment); its URL when ready."""
-    port = free_port()
-    env = {**os.environ, **{f"SANDBOX_{k.upper()}": str(v) for k, v in _env_of(settings).items()}}
-    cmd = [sys.executable, "-c", "from sandbox.cli import app; app()", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the server did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def _env_of(settings: Settings) -> dict[str, object]:
-    return {"home": settings.home, "workspace_backend": settings.workspace_backend, "warm_per_key": 8}
+def server_env(settings: Settings) -> dict[str, str]:
+    """The environment that gives `sandbox serve` these settings (home, backend, warm pool)."""
+    mine = {
+        "home": settings.home,
+        "workspace_backend": settings.workspace_backend,
+        "warm_per_key": settings.warm_per_key,
+    }
+    return {**os.environ, **{f"SANDBOX_{k.upper()}": str(v) for k, v in mine.items()}}
 
 
 def main() -> None:
@@ -169,7 +145,7 @@ def main() -> None:
         raw = timed(raw_call, args.calls)
         raw8, raw_wall8 = concurrent(raw_call, 8, max(1, args.calls // 8))
 
-        with served(settings) as url:
+        with api_server(server_env(settings), dispatch=True) as url:
             product = setup(url, tokens, buf.getvalue(), districts)
             local = threading.local()
             params_cycle = itertools.cycle({"district": d, "min_age": 18} for d in big)
