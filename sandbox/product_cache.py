@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,11 @@ class UnitSets:
                 self.digests |= new
             return {k: list(v) for k, v in self.by_dataset.items()}  # BitMaps are never mutated
 
+    def __contains__(self, key: object) -> bool:
+        """Whether (dataset, digest) was in the catalog at the last refresh."""
+        with self.lock:
+            return key in self.digests
+
 
 _KEY = (ProductUnitSet.dataset_id, ProductUnitSet.digest)
 _SETS = ProductUnitSet.__table__
@@ -113,11 +118,9 @@ class PreparedCache:
                 self._sets.popitem(last=False)
         return sets.refresh(s, lineage_id)
 
-    def known_sets(self, lineage_id: str) -> frozenset[tuple[str, str]]:
-        """(dataset, digest) of the lineage's unit sets already in the catalog, as last read."""
+    def known_sets(self, lineage_id: str) -> Container[tuple[str, str]]:
+        """(dataset, digest) of the lineage's unit sets already in the catalog, as last read: asked
+        one by one, never copied (a lineage's history only grows)."""
         with self._lock:
             sets = self._sets.get(lineage_id)
-        if sets is None:
-            return frozenset()
-        with sets.lock:
-            return frozenset(sets.digests)
+        return sets if sets is not None else frozenset()
