@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session
 from sandbox import audit
 from sandbox.catalog.models import User
 from sandbox.errors import ErrorCode, SandboxError
+from sandbox.product_cache import generation
 
 
 class Role(StrEnum):
@@ -79,6 +82,43 @@ def authenticate(session: Session, token: str | None) -> User:
     if user is None or not user.active:
         raise SandboxError(ErrorCode.unauthenticated)
     return user
+
+
+class TokenCache:
+    """Who a token is, per process, at a catalog generation (`sandbox.product_cache.generation`).
+
+    A user changes only through a change event (`user.created`, `user.token_rotated`,
+    `user.revoked`), which moves the generation in its own transaction; so an entry read at the
+    generation the catalog has now is the answer the catalog would give, and a rotated or revoked
+    token is refused from the next request, as without the cache. One indexed single-row read per
+    request stays, whatever the outcome; unknown tokens are never kept. The users handed out are
+    detached snapshots shared between requests: nothing may change them (nothing does; a service
+    that changes a user reads its own copy in its own session). Bounded, least recently used out.
+    """
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[int, User]] = OrderedDict()
+
+    def user(self, session: Session, token: str | None) -> tuple[User, int]:
+        """The active user holding `token` and the generation it was checked at."""
+        if not token:
+            raise SandboxError(ErrorCode.unauthenticated)
+        gen, key = generation(session), hash_token(token)
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == gen:
+                self._entries.move_to_end(key)
+                return hit[1], gen
+        user = authenticate(session, token)
+        session.expunge(user)
+        with self._lock:
+            self._entries[key] = (gen, user)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return user, gen
 
 
 def has_role(user: User, *roles: Role) -> bool:

@@ -92,9 +92,11 @@ class PreparedCache:
         self._entries: OrderedDict[str, tuple[int, Any]] = OrderedDict()
         self._sets: OrderedDict[str, UnitSets] = OrderedDict()
 
-    def get(self, s: Session, product_id: str, load: Callable[[], Any]) -> Any:
-        """The product's entry at the current generation: reused, or `load()`-ed and kept."""
-        gen = generation(s)
+    def get(self, s: Session, product_id: str, load: Callable[[], Any], gen: int | None = None) -> Any:
+        """The product's entry at the current generation: reused, or `load()`-ed and kept. `gen`:
+        the generation as this request already read it (authentication reads it first; a change
+        committed since makes the entry look older than it is, never newer)."""
+        gen = generation(s) if gen is None else gen
         with self._lock:
             hit = self._entries.get(product_id)
             if hit is not None and hit[0] == gen:

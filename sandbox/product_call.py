@@ -114,11 +114,14 @@ class _Base:
 _INSERT_CALL = ProductCall.__table__.insert()
 
 
-def call(rt: Runtime, actor: User, product_id: str, body: ProductCallIn) -> ProductCallOut:
-    """One call; a refusal is recorded and audited, then raised with its code and the call id."""
+def call(
+    rt: Runtime, actor: User, product_id: str, body: ProductCallIn, generation: int | None = None
+) -> ProductCallOut:
+    """One call; a refusal is recorded and audited, then raised with its code and the call id.
+    `generation`: the catalog generation the request's authentication read (`auth.TokenCache`)."""
     started = time.perf_counter()
     try:
-        prep = _prepare(rt, actor, product_id, body.params)
+        prep = _prepare(rt, actor, product_id, body.params, generation)
         return _run(rt, actor, prep, started)
     except SandboxError as e:
         if e.code is ErrorCode.not_found:  # no such product: nothing to record a call against
@@ -156,9 +159,11 @@ def _load(rt: Runtime, s: Session, product_id: str) -> _Base:
     )
 
 
-def _prepare(rt: Runtime, actor: User, product_id: str, values: dict[str, Any]) -> Prepared:
+def _prepare(
+    rt: Runtime, actor: User, product_id: str, values: dict[str, Any], generation: int | None = None
+) -> Prepared:
     with rt.catalog.reading() as s:
-        b: _Base = rt.product_cache.get(s, product_id, lambda: _load(rt, s, product_id))
+        b: _Base = rt.product_cache.get(s, product_id, lambda: _load(rt, s, product_id), generation)
         p, t = b.product, b.template
         if actor.id not in p.consumers:
             raise SandboxError(ErrorCode.not_licensed, product_id=p.id)

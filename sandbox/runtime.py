@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from policies import bundles
 from policies.bundles import Bundle
+from sandbox.auth import TokenCache
 from sandbox.catalog import Catalog
 from sandbox.jobwatch import JobWatch
 from sandbox.keys import Keyring
@@ -55,6 +56,7 @@ class Runtime:
         self._warm_lock = threading.Lock()
         self.job_watch = JobWatch(self.catalog)  # the API's long polls (sandbox/jobwatch.py)
         self.product_cache = PreparedCache()  # what product calls reuse (sandbox/product_cache.py)
+        self.tokens = TokenCache()  # who each bearer token is, at the catalog's generation
 
     def job_changed(self) -> None:
         """Wake requests waiting on a job's state (long polls); called after each commit."""

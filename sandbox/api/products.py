@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from sandbox import product_call, products, templates
@@ -91,11 +91,12 @@ def withdraw(rt: RuntimeDep, user: UserDep, product_id: str) -> ProductOut:
     },
 )
 async def call(
-    rt: RuntimeDep, user: UserDep, product_id: str, body: ProductCallIn, response: Response
-) -> ProductCallOut:
+    rt: RuntimeDep, user: UserDep, product_id: str, body: ProductCallIn, request: Request
+) -> Response:
     """Run the product with parameters; every call, released or refused, is recorded and audited.
-    Async with one explicit thread hop: the hot path of a metered API, it takes no second one."""
-    out = await run_in_threadpool(product_call.call, rt, user, product_id, body)
-    if out.status == "pending_review":
-        response.status_code = 202
-    return out
+    Async with one explicit thread hop: the hot path of a metered API, it takes no second one. The
+    body is serialized here once (the model is already valid; FastAPI would validate it again)."""
+    generation = getattr(request.state, "generation", None)
+    out = await run_in_threadpool(product_call.call, rt, user, product_id, body, generation)
+    status = 202 if out.status == "pending_review" else 200
+    return Response(out.model_dump_json(), status_code=status, media_type="application/json")
