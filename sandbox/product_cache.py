@@ -53,10 +53,10 @@ class UnitSets:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
-        where = ProductUnitSet.lineage_id == lineage_id
         with self.lock:
             count = s.connection().execute(_COUNT, {"lineage": lineage_id}).scalar()
             if count != len(self.digests):
+                where = ProductUnitSet.lineage_id == lineage_id
                 present = {(d, g) for d, g in s.execute(select(*_KEY).where(where))}
                 if not self.digests <= present:  # a row went away (never expected): read all again
                     self.digests, self.by_dataset = set(), {}

@@ -38,8 +38,8 @@ from pyroaring import BitMap
 from sqlalchemy.orm import Session
 
 from policies.bundles import LevelPolicy
-from policies.gate.params import ParamError, ParamSchema, bind_and_check
-from policies.gate.plan import GateContext, Plan
+from policies.gate.params import ContextKey, ParamError, ParamSchema, bind_and_check
+from policies.gate.plan import Plan
 from policies.levels import Classification
 from policies.privacy import differencing, sdc
 from policies.privacy.differencing import UNIT_SET_PREFIX
@@ -106,7 +106,7 @@ class _Base:
     expires_at: datetime
     delta_cap: float
     tables: dict[str, GrantedTable]
-    context: GateContext
+    context: ContextKey  # the grant as the gate sees it, keyed once for the gate's decision cache
     views: dict[str, ViewSpec]  # by lower-cased table name
     pin_ok: bool
 
@@ -153,7 +153,7 @@ def _load(rt: Runtime, s: Session, product_id: str) -> _Base:
         expires_at=aware(sc.expires_at),
         delta_cap=sc.delta or 0.0,
         tables=tables,
-        context=gate_context(rt, tables, t.mode),
+        context=ContextKey(gate_context(rt, tables, t.mode)),
         views=dict(zip(tables, specs, strict=True)),
         pin_ok=pin_ok,
     )

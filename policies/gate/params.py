@@ -346,8 +346,10 @@ def check_template(sql: str, schema: ParamSchema, ctx: GateContext) -> TemplateC
     return TemplateCheck(decision, len(variants))
 
 
-class _Context:
-    """A GateContext as a cache key: equal when their text forms are (the grant as the gate sees it)."""
+class ContextKey:
+    """A GateContext as a cache key: equal when their text forms are (the grant as the gate sees it).
+    A caller that checks many values against one context (a product call) builds it once: the text
+    form of a whole grant costs more than the cached check it looks up."""
 
     __slots__ = ("ctx", "key")
 
@@ -358,11 +360,11 @@ class _Context:
         return hash(self.key)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _Context) and other.key == self.key
+        return isinstance(other, ContextKey) and other.key == self.key
 
 
 def bind_and_check(
-    sql: str, schema: ParamSchema, values: Mapping[str, Any], ctx: GateContext
+    sql: str, schema: ParamSchema, values: Mapping[str, Any], ctx: GateContext | ContextKey
 ) -> tuple[str, Decision]:
     """`bind`, then the gate on the bound SQL. Both are pure functions of (SQL, schema, values, grant),
     so the pair is memoized: a product called again with the same values against the same grant reuses
@@ -371,12 +373,13 @@ def bind_and_check(
     for name, value in values.items():
         if name in declared:
             declared[name].coerce(value)
-    return _bind_check(sql, schema, tuple(sorted(values.items())), _Context(ctx))
+    key = ctx if isinstance(ctx, ContextKey) else ContextKey(ctx)
+    return _bind_check(sql, schema, tuple(sorted(values.items())), key)
 
 
 @functools.lru_cache(maxsize=4096)
 def _bind_check(
-    sql: str, schema: ParamSchema, items: tuple[tuple[str, Any], ...], ctx: _Context
+    sql: str, schema: ParamSchema, items: tuple[tuple[str, Any], ...], ctx: ContextKey
 ) -> tuple[str, Decision]:
     bound = bind(sql, schema, dict(items))
     return bound, check(bound, ctx.ctx)
