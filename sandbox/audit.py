@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session
 
+from sandbox.catalog import DriverStatement
 from sandbox.catalog.models import AuditAnchor, AuditEvent, AuditHead, User
 
 GENESIS = "0" * 64
@@ -120,10 +121,12 @@ def _digest(prev_hash: str, ev: AuditEvent) -> str:
 
 
 _HEAD = AuditHead.__table__
-_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
-_INSERT_EVENT = AuditEvent.__table__.insert()
-_MOVE_HEAD = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
-_MOVE_HEAD_CHANGED = _MOVE_HEAD.values(changed_seq=bindparam("c"))
+# Every event passes here (a product call writes one): statements compiled once, run on the driver.
+_LOCK_HEAD = DriverStatement(select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update())
+_INSERT_EVENT = DriverStatement(AuditEvent.__table__.insert(), [*HASHED, "prev_hash", "hash"])
+_MOVE = _HEAD.update().where(_HEAD.c.id == 1).values(seq=bindparam("s"), hash=bindparam("h"))
+_MOVE_HEAD = DriverStatement(_MOVE)
+_MOVE_HEAD_CHANGED = DriverStatement(_MOVE.values(changed_seq=bindparam("c")))
 
 
 def record(
@@ -141,13 +144,12 @@ def record(
     request_id = REQUEST_ID.get()
     if request_id is not None and "request_id" not in (detail or {}):
         detail = {**(detail or {}), "request_id": request_id}
-    c = session.connection()  # table statements built once: every product call writes an event
-    head = c.execute(_LOCK_HEAD).one_or_none()
+    head = _LOCK_HEAD.first(session, {})
     if head is None:
-        c.execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "changed_seq": 0})
+        session.connection().execute(_HEAD.insert(), {"id": 1, "seq": 0, "hash": GENESIS, "changed_seq": 0})
         seq, prev = 0, GENESIS
     else:
-        seq, prev = head
+        seq, prev = int(head[0]), str(head[1])
     fields = {
         "seq": seq + 1,
         "ts": datetime.now(UTC).isoformat(timespec="microseconds"),
@@ -159,11 +161,12 @@ def record(
         "detail": _canonical(detail or {}),
     }
     digest = digest_of(prev, fields)
-    c.execute(_INSERT_EVENT, {**fields, "prev_hash": prev, "hash": digest})
-    changed = fields["seq"] if event_type in CHANGE_EVENTS else None
-    c.execute(
-        _MOVE_HEAD if changed is None else _MOVE_HEAD_CHANGED, {"s": fields["seq"], "h": digest, "c": changed}
-    )
+    _INSERT_EVENT.execute(session, {**fields, "prev_hash": prev, "hash": digest})
+    move = {"s": fields["seq"], "h": digest}
+    if event_type in CHANGE_EVENTS:
+        _MOVE_HEAD_CHANGED.execute(session, {**move, "c": fields["seq"]})
+    else:
+        _MOVE_HEAD.execute(session, move)
     return AuditEvent(**fields, prev_hash=prev, hash=digest)  # as written; not in the session
 
 

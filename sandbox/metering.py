@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from policies import metering as rules
 from policies.metering import ProductForm
 from sandbox.auth import Role, require
+from sandbox.catalog import DriverStatement
 from sandbox.catalog.models import Job, UsageRecord, User
 from sandbox.errors import ErrorCode, SandboxError
 from sandbox.runtime import Runtime
@@ -30,7 +31,8 @@ def period_of(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m")
 
 
-_INSERT = UsageRecord.__table__.insert()
+_KEYS = ("scenario_id", "subject_id", "form", "volume", "period", "job_id", "product_id", "created_at")
+_INSERT = DriverStatement(UsageRecord.__table__.insert(), _KEYS)  # one per product call: on the driver
 
 
 def record(
@@ -62,7 +64,7 @@ def record(
         "product_id": product_id,
         "created_at": now,
     }
-    s.connection().execute(_INSERT, values)  # a table statement built once: one per product call
+    _INSERT.execute(s, values)
 
 
 def record_release(s: Session, job: Job, rows: int, fields: int) -> None:

@@ -46,7 +46,7 @@ from policies.privacy.differencing import UNIT_SET_PREFIX
 from sandbox import audit, dp_budget, dp_run, metering, product_ledger
 from sandbox.api.schemas import ProductCallIn, ProductCallOut
 from sandbox.auth import new_id
-from sandbox.catalog import insert_for
+from sandbox.catalog import DriverStatement, insert_for
 from sandbox.catalog.models import (
     Job,
     Product,
@@ -111,7 +111,8 @@ class _Base:
     pin_ok: bool
 
 
-_INSERT_CALL = ProductCall.__table__.insert()
+_CALL_KEYS = ("id", "product_id", "consumer_id", "params", "status", "reason_code", "rows", "created_at")
+_INSERT_CALL = DriverStatement(ProductCall.__table__.insert(), _CALL_KEYS)  # the hot path: on the driver
 
 
 def call(
@@ -300,7 +301,7 @@ def _released(
             "rows": table.num_rows,
             "created_at": datetime.now(UTC),
         }
-        s.connection().execute(_INSERT_CALL, call_row)  # a table statement built once: the hot path
+        _INSERT_CALL.execute(s, call_row)
         metering.record(
             s,
             scenario_id=prep.scenario_id,

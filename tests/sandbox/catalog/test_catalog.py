@@ -9,10 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, cast, event, select, update
 from sqlalchemy.exc import DBAPIError
 
-from sandbox.catalog import Catalog, writer_lock
+from sandbox.catalog import Catalog, DriverStatement, writer_lock
 from sandbox.catalog.models import User
 
 
@@ -144,3 +144,40 @@ def test_a_nested_write_session_in_one_thread_is_not_held_up_by_the_lock(tmp_pat
     with catalog._writer.held(), catalog._writer.held():  # would hang on a plain lock
         pass
     catalog.dispose()
+
+
+def test_a_driver_statement_stores_what_sqlalchemy_stores(catalog_url: str) -> None:
+    """Rows written on the driver (the product call's hot path) and through SQLAlchemy read back the
+    same, stored text included: each value went through its column type's own bind processor."""
+    md = MetaData()
+    table = Table(
+        "scratch",
+        md,
+        Column("id", String(10), primary_key=True),
+        Column("params", JSON),
+        Column("at", DateTime(timezone=True)),
+        Column("n", Integer),
+        Column("note", String(20)),
+    )
+    catalog = Catalog(catalog_url)
+    md.create_all(catalog.engine)
+    at = datetime(2026, 12, 1, 15, 30, 1, 123456, tzinfo=UTC)
+    row = {"params": {"district": "光明区", "min_age": 18}, "at": at, "n": 3, "note": None}
+    fast = DriverStatement(table.insert(), ["id", "params", "at", "n", "note"])
+    try:
+        with catalog.session() as s:
+            fast.execute(s, {"id": "driver", **row})
+            s.connection().execute(table.insert(), {"id": "core", **row})
+        with catalog.session() as s:
+            out = {r[0]: tuple(r)[1:] for r in s.execute(select(table))}
+            stored = {
+                r[0]: r[1:]
+                for r in s.execute(select(table.c.id, cast(table.c.params, String), cast(table.c.at, String)))
+            }
+            head = DriverStatement(select(table.c.n).where(table.c.id == "driver")).first(s, {})
+        assert out["driver"] == out["core"] and out["driver"][0] == row["params"]
+        assert stored["driver"] == stored["core"]
+        assert head == (3,)
+    finally:
+        md.drop_all(catalog.engine)
+        catalog.dispose()
