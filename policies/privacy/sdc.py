@@ -302,7 +302,7 @@ def apply(
         rows=rows,
         cells=rows * len(aggregates),
         suppressed_cells=sum(1 for c in cells if c.rule != KEY_NOT_PUBLIC),
-        suppressed_rows=int(row_mask.sum()),
+        suppressed_rows=int(row_mask.sum()) if any_marked else 0,
         suppressed=tuple(cells),
         nulled_keys=by_rule.get(KEY_NOT_PUBLIC, 0),
         by_rule=by_rule,
