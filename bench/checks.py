@@ -4,10 +4,11 @@ baseline revision of the same modules.
 The checks are `differencing.guard_result` (the `__unitset:residents` list column to bitmaps, then
 the guard against ~50 earlier sets), `sdc.apply` and `scan.scan` (a real analyzer over a blank spaCy
 pipeline, with a warm `Memo`, as in a runtime that has served the product before). The result looks
-like the product call's: `district`, `n`, `avg_income`, `__units`, `__dom_total_2`, `__dom_top_2`
-and ~2,500 unit ordinals per row, at 1 and 1,000 rows. The baseline is each module as it is at
-`--baseline` (read with `git show`, loaded under another name), timed in alternating rounds; the
-ratio is new/old.
+like the product call's as DuckDB gives it: `district`, `n`, `avg_income`, `__units`, a decimal
+`__dom_total_2`, integer `__dom_top_2` and ~2,500 unit ordinals per row in hash order (as
+LIST(DISTINCT) returns them; `--sorted-units` sorts them), at 1 and 1,000 rows. The baseline is
+each module as it is at `--baseline` (read with `git show`, loaded under another name), timed in
+alternating rounds; the ratio is new/old.
 
     .venv/bin/python bench/checks.py
     .venv/bin/python bench/checks.py --baseline main --repeat 2000
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -47,20 +49,22 @@ OUTPUTS = (
 DISTRICTS = ["东城", "西城", "朝阳", "海淀", "丰台", "石景山", "门头沟", "房山", "通州", "顺义"]
 
 
-def result_table(rows: int, members: int = 2500, seed: int = 0) -> pa.Table:
+def result_table(rows: int, members: int = 2500, seed: int = 0, sorted_units: bool = False) -> pa.Table:
     """A product call's raw result: keys, aggregates and companions, with no NULL (the usual case)."""
     rng = np.random.default_rng(seed)
     units = rng.integers(members // 2, members * 2, rows)
-    sets = [np.sort(rng.choice(200_000, int(u), replace=False)).astype(np.int64) for u in units]
-    top = rng.uniform(1_000, 50_000, (rows, 2))
+    sets = [rng.choice(200_000, int(u), replace=False).astype(np.int64) for u in units]  # hash order
+    if sorted_units:
+        sets = [np.sort(s) for s in sets]
+    top = rng.integers(1_000, 50_000, (rows, 2))
     return pa.table(
         {
             "district": [DISTRICTS[i % len(DISTRICTS)] + ("" if i < 10 else f"{i}") for i in range(rows)],
             "n": pa.array(units * 2, pa.int64()),
             "avg_income": rng.uniform(3_000, 30_000, rows),
             "__units": pa.array(units, pa.int64()),
-            "__dom_total_2": top.sum(axis=1) * 40,
-            "__dom_top_2": pa.array(np.sort(top, axis=1)[:, ::-1].tolist(), pa.list_(pa.float64())),
+            "__dom_total_2": pa.array([Decimal(int(t)) * 40 for t in top.sum(axis=1)], pa.decimal128(38, 2)),
+            "__dom_top_2": pa.array(np.sort(top, axis=1)[:, ::-1].tolist(), pa.list_(pa.int64())),
             UNITSET: pa.array(sets, pa.list_(pa.int64())),
         }
     )
@@ -130,6 +134,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", default="main", help="git revision to compare with (default: main)")
     parser.add_argument("--repeat", type=int, default=500, help="calls per measurement at 1 row")
+    parser.add_argument("--sorted-units", action="store_true", help="unit ordinals sorted in each row")
     args = parser.parse_args()
     old = {name: baseline(args.baseline, name) for name in ("differencing", "sdc", "scan")}
     new = {"differencing": differencing, "sdc": sdc, "scan": scan}
@@ -138,7 +143,7 @@ def main() -> None:
     earlier = earlier_sets()
     print(f"{'check':<14}{'rows':>6}{'new µs':>12}{'old µs':>12}{'new/old':>9}")
     for rows in (1, 1000):
-        raw = result_table(rows)
+        raw = result_table(rows, sorted_units=args.sorted_units)
         repeat = args.repeat if rows == 1 else max(args.repeat // 50, 5)
         released = sdc.apply(raw, OUTPUTS, "__units", 10, {"district": DISTRICTS}, SdcRules())[0]
         fresh = cases(new, raw, released, earlier, analyzer)

@@ -41,8 +41,11 @@ class PiiHit:
         return asdict(self)
 
 
+_TEXT_IDS = frozenset(t.id for t in (pa.string(), pa.large_string(), pa.string_view()))
+
+
 def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return t.id in _TEXT_IDS  # what pa.types.is_string, is_large_string and is_string_view compare
 
 
 class Memo:
@@ -122,11 +125,15 @@ def scan(
     wanted = memo.wanted(analyzer, language) if memo is not None else wanted_entities(analyzer, language)
     batch: BatchAnalyzerEngine | None = None  # made only when some text is new to the memo
     hits: list[PiiHit] = []
-    for name, column in zip(table.column_names, table.columns, strict=True):
+    for position, field in enumerate(table.schema):  # the types from the schema: a column is read
+        name, kind = field.name, field.type  # only if it is to be scanned (most are numbers or flags)
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (_is_text(kind) or (name in numeric_columns and pa.types.is_integer(kind))):
+            continue
+        column = table.column(position)
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
-        if not (_is_text(column.type) or (name in numeric_columns and pa.types.is_integer(column.type))):
-            continue
         if not wanted or column.null_count == len(column):
             continue  # nothing to ask for, or no value (a flag column of a table nothing was withheld in)
         values, counts = _value_counts(column)

@@ -55,6 +55,7 @@ report says which cells were withheld and by which rule, never their values, uni
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -112,11 +113,20 @@ class SdcReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data: counts, parameters and cell positions only."""
-        d = asdict(self)
-        d["suppressed"] = [asdict(cell) for cell in self.suppressed]
-        d["by_rule"] = dict(self.by_rule or {})
-        d["rules"] = dict(self.rules or {})
-        return d
+        # what `asdict` gave, built directly: its deep copies of every field cost more than the rest
+        # of a call's report (the fields are ints, the cells three plain values, the maps replaced)
+        return {
+            "k": self.k,
+            "rows": self.rows,
+            "cells": self.cells,
+            "suppressed_cells": self.suppressed_cells,
+            "suppressed_rows": self.suppressed_rows,
+            "suppressed": [{"row": c.row, "column": c.column, "rule": c.rule} for c in self.suppressed],
+            "nulled_keys": self.nulled_keys,
+            "by_rule": dict(self.by_rule or {}),
+            "rules": dict(self.rules or {}),
+            "rounded_cells": self.rounded_cells,
+        }
 
 
 def min_units(units: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
@@ -226,22 +236,31 @@ def apply(
         row_mask = row_mask | (cell != 0)
     if differencing is not None:
         guarded = np.asarray(differencing, dtype=bool) & ~row_mask
-        for cell in fired.values():
-            _mark(cell, guarded, DIFFERENCING)
-        row_mask = row_mask | guarded
-    row_mask = row_mask | _complementary(row_mask, group_units, k)
-    for cell in fired.values():
-        _mark(cell, row_mask, SECONDARY)
-    masks: dict[str, np.ndarray] = {name: cell != 0 for name, cell in fired.items()}
+        if guarded.any():
+            for cell in fired.values():
+                _mark(cell, guarded, DIFFERENCING)
+            row_mask = row_mask | guarded
+    # Every flagged cell lies in a marked row, so with none marked (the usual released call) nothing
+    # is masked, nulled or flagged: the secondary rule, the key check and the masks are skipped.
     any_marked = bool(row_mask.any())
+    if any_marked:
+        row_mask = row_mask | _complementary(row_mask, group_units, k)
+        for cell in fired.values():
+            _mark(cell, row_mask, SECONDARY)
+    masks: dict[str, np.ndarray] = {name: cell != 0 for name, cell in fired.items()} if any_marked else {}
     for o in outputs:
         if o.kind == OutputKind.group:
-            # no marked row: no key is nulled, public or not (and `_is_public` never raises)
-            public = _is_public(result.column(o.name), keys.get(o.name)) if any_marked else None
-            masks[o.name] = row_mask & ~public if public is not None else np.zeros(rows, dtype=bool)
+            if not any_marked:
+                fired[o.name] = np.zeros(rows, dtype=np.int8)
+                continue
+            public = _is_public(result.column(o.name), keys.get(o.name))
+            masks[o.name] = row_mask & ~public
             fired[o.name] = np.where(masks[o.name], _CODES[KEY_NOT_PUBLIC], 0).astype(np.int8)
     fields = [pa.field(n, schema.field(n).type, nullable=True) for n in names]
-    arrays = [_null_where(result.column(n), masks[n]) for n in names]
+    if any_marked:
+        arrays = [_null_where(result.column(n), masks[n]) for n in names]
+    else:
+        arrays = [result.column(n) for n in names]
     flags = dict(fired)  # the same codes: a cell is flagged exactly where it is masked
     rounded = 0
     if rules.rounding_base and rules.rounding_base > 1:
@@ -251,8 +270,12 @@ def apply(
                 flags[o.name] = flags[o.name].copy()
                 flags[o.name][done] = _CODES[ROUNDED]
                 rounded += int(done.sum())
+    none = pa.nulls(rows, pa.string()) if not any_marked else None
+    flag_arrays = [
+        none if none is not None and flags[n] is fired[n] else _flag_array(flags[n]) for n in names
+    ]
     table = pa.Table.from_arrays(
-        [*arrays, *(_flag_array(flags[n]) for n in names), pa.array(row_mask, pa.bool_())],
+        [*arrays, *flag_arrays, pa.array(row_mask, pa.bool_())],
         schema=pa.schema(
             [
                 *fields,
@@ -261,12 +284,16 @@ def apply(
             ]
         ),
     )
-    cells = [
-        SuppressedCell(int(row), name, _LABELS[fired[name][row]])
-        for row in np.flatnonzero(row_mask)
-        for name in names
-        if masks[name][row]
-    ]
+    cells = (
+        [
+            SuppressedCell(int(row), name, _LABELS[fired[name][row]])
+            for row in np.flatnonzero(row_mask)
+            for name in names
+            if masks[name][row]
+        ]
+        if any_marked
+        else []
+    )
     by_rule: dict[str, int] = {}
     for c in cells:
         by_rule[c.rule] = by_rule.get(c.rule, 0) + 1
@@ -275,7 +302,7 @@ def apply(
         rows=rows,
         cells=rows * len(aggregates),
         suppressed_cells=sum(1 for c in cells if c.rule != KEY_NOT_PUBLIC),
-        suppressed_rows=int(row_mask.sum()),
+        suppressed_rows=int(row_mask.sum()) if any_marked else 0,
         suppressed=tuple(cells),
         nulled_keys=by_rule.get(KEY_NOT_PUBLIC, 0),
         by_rule=by_rule,
@@ -332,10 +359,16 @@ def _flag_array(codes: np.ndarray) -> pa.Array:
 
 def _parameters(rules: SdcRules) -> dict[str, Any]:
     """`asdict(rules)` without its deep copies when every field is a plain scalar (it is, today)."""
-    values = {f.name: getattr(rules, f.name) for f in dataclass_fields(rules)}
+    values = {name: getattr(rules, name) for name in _field_names(type(rules))}
     if all(v is None or type(v) in (int, float, str, bool) for v in values.values()):
         return values
     return asdict(rules)
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A dataclass's field names, in order: `fields()` walks them anew on every call."""
+    return tuple(f.name for f in dataclass_fields(cls))
 
 
 def _complementary(row_mask: np.ndarray, group_units: np.ndarray, k: int) -> np.ndarray:
@@ -365,8 +398,9 @@ def _contributions(result: pa.Table, total_column: str, top_column: str) -> tupl
     totals = result.column(total_column)
     if totals.type == pa.float64() and totals.null_count == 0:
         total = np.asarray(totals.to_numpy(), float)  # the usual case: nothing to fill or cast
-    else:
-        total = np.asarray(pc.fill_null(totals.cast(pa.float64()), 0.0).to_numpy(), float)
+    else:  # a decimal SUM, say: cast (the cast keeps NULLs, so a table without any needs no fill)
+        cast = totals.cast(pa.float64())
+        total = np.asarray((pc.fill_null(cast, 0.0) if cast.null_count else cast).to_numpy(), float)
     column = result.column(top_column)
     # Many rows: slice the list column's values by its offsets. Few: Python lists cost less than the
     # fixed cost of the arrays (about 40 µs; they break even near 100 rows).
