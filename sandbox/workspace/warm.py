@@ -5,7 +5,8 @@ process, namespaces, DuckDB's start and the view set-up every time, a warm one o
 to one key and one exact tuple of views, it enters its filesystem (namespace: only the granted files
 and its private directory), opens DuckDB with `runner.open_locked`, then takes SQL one request at a
 time through `runner.query` (views-only check, interrupt at the timeout, row limit), exactly as a
-one-shot job, and answers with the strict JSON `_Status` and, when ok, Arrow IPC stream bytes.
+one-shot job, and answers each in one message: the strict JSON `_Status` and, when ok, Arrow IPC
+stream bytes (`_answer`), so the parent waits and receives once per call.
 
 What keeps it as safe as a one-shot workspace:
 - different views never share a workspace: compared on every call, a key's others are retired;
@@ -44,6 +45,7 @@ from sandbox.workspace.views import ViewSpec
 _LIVES = 2  # queries' worth of CPU time in a warm workspace's rlimit; the pool retires it after one
 _READY = _Status(True, 0, None, 0.0)  # what a workspace reports once its views are open
 _SPARES = 2  # unbound spares kept ready for new keys and replacements
+_HEADER = 4  # bytes of an answer's status length (see _answer)
 
 
 @dataclass(frozen=True)
@@ -312,17 +314,10 @@ class WarmPool:
         deadline = time.monotonic() + self.limits.timeout_s + process._GRACE_S
         try:
             ws.spare.conn.send_bytes(sql.encode())
-            status = process.await_status(ws.spare, deadline)
-            if not status.ok:
-                return status, None
-            if not ws.spare.conn.poll(max(0.0, deadline - time.monotonic())):
-                return _failed(ErrorCode.query_timeout), None
-            table = pa.ipc.open_stream(pa.py_buffer(ws.spare.conn.recv_bytes())).read_all()
-        except (OSError, EOFError, ValueError, pa.ArrowException):
+            reply = process.await_reply(ws.spare, deadline)
+            return (reply, None) if isinstance(reply, _Status) else _read_answer(reply)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, pa.ArrowException):
             return _failed(ErrorCode.workspace_crashed), None
-        if table.num_rows != status.rows:
-            return _failed(ErrorCode.workspace_crashed), None
-        return status, table
 
     def _bury(self, doomed: Sequence[_Workspace | None]) -> None:
         """End workspaces that left the pool: kill the process, close DuckDB, remove the directory."""
@@ -379,21 +374,52 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         conn.send_bytes(_failed(sanitize.code_of(exc)).encode())
         return
     conn.send_bytes(_READY.encode())
-    names, checked = [v.name for v in opened.views], set[str]()
+    names, checked, watchdog = [v.name for v in opened.views], set[str](), runner.Watchdog(con)
     while True:
         try:
             sql = conn.recv_bytes().decode()
         except EOFError:
             return
-        status, table = runner.query(con, sql, names, opened.limits, checked)
+        status, table = runner.query(con, sql, names, opened.limits, checked, watchdog)
+        conn.send_bytes(_answer(status, table))  # a failure here ends us: the parent sees no answer
         if table is None:
-            conn.send_bytes(status.encode())
             return  # the parent ends a workspace after any failure; end first
-        conn.send_bytes(status.encode())
-        sink = pa.BufferOutputStream()
+
+
+def _answer(status: _Status, table: pa.Table | None) -> pa.Buffer:
+    """One message per call: the status's length (4 bytes, big-endian), the status, then the table
+    as an Arrow IPC stream when there is one. One buffer, written in place, sent at once.
+
+    >>> answer = _answer(_Status(True, 1, None, 0.5), pa.table({"n": [3]}))
+    >>> status, table = _read_answer(answer.to_pybytes())
+    >>> status.rows, table.to_pylist()
+    (1, [{'n': 3}])
+    """
+    encoded = status.encode()
+    sink = pa.BufferOutputStream()
+    sink.write(len(encoded).to_bytes(_HEADER, "big") + encoded)
+    if table is not None:
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        conn.send_bytes(sink.getvalue())  # a failure here ends us: the parent sees no valid table
+    return sink.getvalue()
+
+
+def _read_answer(data: bytes) -> tuple[_Status, pa.Table | None]:
+    """A workspace's answer, parsed strictly: a status of at most `process._STATUS_MAX` bytes, a
+    table exactly when it is ok, with its row count. Anything else raises (`workspace_crashed`)."""
+    size = int.from_bytes(data[:_HEADER], "big")
+    if len(data) < _HEADER + size or size > process._STATUS_MAX:
+        raise ValueError("malformed workspace answer")
+    status = _Status.decode(data[_HEADER : _HEADER + size])
+    body = memoryview(data)[_HEADER + size :]
+    if not status.ok:
+        if body:
+            raise ValueError("a failed workspace answer carries no table")
+        return status, None
+    table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    if table.num_rows != status.rows:
+        raise ValueError("row count does not match the status")
+    return status, table
 
 
 __all__ = ["WarmPool", "WarmResult"]
