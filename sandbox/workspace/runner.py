@@ -205,7 +205,7 @@ def execute(
         return _failed(sanitize.code_of(exc))
 
 
-_CHECKED_MAX = 1024
+_PREPARED_MAX = 1024  # statements a warm workspace keeps prepared; then it starts over
 # DuckDB warns that Arrow from an executed result copies the rows: here at most max_rows + 1 of
 # them, cheaper than the relation API's second bind (pyproject's pytest filters say the same).
 warnings.filterwarnings("ignore", message="Arrow output on a DB-API result", category=UserWarning)
@@ -259,45 +259,74 @@ class Watchdog:
                 self._cond.wait(None if self._deadline is None else self._wake_at - now)
 
 
+class Session:
+    """What a warm workspace keeps between its queries over its fixed views, so a repeated call
+    costs DuckDB's execution and little else.
+
+    - `prepared`: texts already found to read only the views, with their row limit (the key), each
+      PREPAREd under a name of ours (`__q<n>`): the same text parses the same, so a repeat skips both
+      the views-only check and DuckDB's parse (about 0.3 ms). EXECUTE reads the views as they are
+      then, as the text would (`random()` is drawn anew); the views of a locked workspace never
+      change anyway. A bounded map: past `_PREPARED_MAX` texts all are deallocated, then it refills.
+    - `watchdog`: one thread interrupts the query at its timeout.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.prepared: dict[str, str] = {}
+        self.watchdog = Watchdog(con)
+
+    def close(self) -> None:
+        self.watchdog.close()
+
+
 def query(
     con: duckdb.DuckDBPyConnection,
     sql: str,
     view_names: Sequence[str],
     limits: Limits,
-    checked: set[str] | None = None,
-    watchdog: Watchdog | None = None,
+    session: Session | None = None,
 ) -> tuple[_Status, pa.Table | None]:
     """Check and run one query on an open locked connection: the step one-shot and warm workspaces
-    share. The table comes back only when the status is ok (at most `limits.max_rows` rows).
-
-    A warm workspace passes its own, over its fixed views: `checked` holds texts already found to
-    read only the views (the same text parses the same, so a repeated call skips the parse; a
-    bounded set), and `watchdog` interrupts at the timeout (else a Timer thread per query does)."""
+    share. The table comes back only when the status is ok (at most `limits.max_rows` rows). A warm
+    workspace passes its `session` (fixed views and limits); a one-shot one starts a Timer thread."""
     try:
-        if checked is None or sql not in checked:
-            if not views.reads_only_views(con, sql, view_names):
-                return _failed(ErrorCode.query_failed), None
-            if checked is not None:
-                if len(checked) >= _CHECKED_MAX:
-                    checked.clear()
-                checked.add(sql)
-        deadline = watchdog.armed(limits.timeout_s) if watchdog is not None else _timer(con, limits)
+        # The row limit is the query as a subquery under LIMIT, which is what `con.sql(sql).limit(n)`
+        # renders too: the engine stops after one row too many (a cross join is cut short), ORDER BY
+        # is kept, and the text is checked below as one SELECT, so it can only be that subquery or
+        # fail to parse. One execute binds it once; the relation API binds twice.
+        limited = f"SELECT * FROM (\n{sql}\n) AS q LIMIT {int(limits.max_rows) + 1}"
+        name = session.prepared.get(limited) if session is not None else None
+        if name is None and not views.reads_only_views(con, sql, view_names):
+            return _failed(ErrorCode.query_failed), None
+        deadline = session.watchdog.armed(limits.timeout_s) if session is not None else _timer(con, limits)
         with deadline:
             started = time.perf_counter()
+            if session is None:
+                result = con.execute(limited)
+            else:
+                result = con.execute(f"EXECUTE {name or _prepare(con, session.prepared, limited)}")
             # Materialized, not streamed: a streamed reader turns engine errors into OSError
-            # and the class, which is all that decides the code, would be lost. The row limit is
-            # the query as a subquery under LIMIT, which is what `con.sql(sql).limit(n)` renders
-            # too: the engine stops after one row too many (a cross join is cut short), ORDER BY
-            # is kept, and the text was checked above as one SELECT, so it can only be that
-            # subquery or fail to parse. One execute binds it once; the relation API binds twice.
-            limited = f"SELECT * FROM (\n{sql}\n) AS q LIMIT {int(limits.max_rows) + 1}"
-            table = con.execute(limited).to_arrow_table()
+            # and the class, which is all that decides the code, would be lost.
+            table = result.to_arrow_table()
         query_s = time.perf_counter() - started
     except Exception as exc:  # every failure becomes a code; the message is dropped right here
         return _failed(sanitize.code_of(exc)), None
     if table.num_rows > limits.max_rows:
         return _Status(False, 0, ErrorCode.result_too_large, query_s), None
     return _Status(True, table.num_rows, None, query_s), table
+
+
+def _prepare(con: duckdb.DuckDBPyConnection, prepared: dict[str, str], limited: str) -> str:
+    """PREPARE a checked text's limited form under a new name (errors are the same classes as
+    when it runs directly: binding and constant folding happen here, the rest at EXECUTE)."""
+    if len(prepared) >= _PREPARED_MAX:
+        for name in prepared.values():
+            con.execute(f"DEALLOCATE {name}")
+        prepared.clear()
+    name = f"__q{len(prepared)}"
+    con.execute(f"PREPARE {name} AS {limited}")
+    prepared[limited] = name
+    return name
 
 
 @contextlib.contextmanager

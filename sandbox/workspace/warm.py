@@ -70,6 +70,7 @@ class _Workspace:
         self.last_used = time.monotonic()
         self.spare: process._Spare | None = None  # process and namespace backends
         self.con: duckdb.DuckDBPyConnection | None = None  # inprocess backend
+        self.session: runner.Session | None = None  # inprocess backend (a workspace process keeps its own)
 
 
 class WarmPool:
@@ -289,6 +290,7 @@ class WarmPool:
             (ws.work_dir / "tmp").mkdir(parents=True, mode=0o700)
             if self.backend == "inprocess":
                 ws.con = runner.open_locked(ws.views, self.limits, ws.work_dir)
+                ws.session = runner.Session(ws.con)
                 status = _READY
             else:
                 spares = self._spare_pool()
@@ -308,7 +310,7 @@ class WarmPool:
     def _ask(self, ws: _Workspace, sql: str) -> tuple[_Status, pa.Table | None]:
         """One request to an open workspace: its status, and its result when ok."""
         if ws.con is not None:
-            return runner.query(ws.con, sql, [v.name for v in ws.views], self.limits)
+            return runner.query(ws.con, sql, [v.name for v in ws.views], self.limits, ws.session)
         if ws.spare is None:
             return _failed(ErrorCode.workspace_crashed), None
         deadline = time.monotonic() + self.limits.timeout_s + process._GRACE_S
@@ -324,6 +326,8 @@ class WarmPool:
         for ws in filter(None, doomed):
             if ws.spare is not None:
                 ws.spare.discard()
+            if ws.session is not None:
+                ws.session.close()
             if ws.con is not None:
                 ws.con.close()
             shutil.rmtree(ws.work_dir, ignore_errors=True)
@@ -374,13 +378,13 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         conn.send_bytes(_failed(sanitize.code_of(exc)).encode())
         return
     conn.send_bytes(_READY.encode())
-    names, checked, watchdog = [v.name for v in opened.views], set[str](), runner.Watchdog(con)
+    names, session = [v.name for v in opened.views], runner.Session(con)
     while True:
         try:
             sql = conn.recv_bytes().decode()
         except EOFError:
             return
-        status, table = runner.query(con, sql, names, opened.limits, checked, watchdog)
+        status, table = runner.query(con, sql, names, opened.limits, session)
         conn.send_bytes(_answer(status, table))  # a failure here ends us: the parent sees no answer
         if table is None:
             return  # the parent ends a workspace after any failure; end first
