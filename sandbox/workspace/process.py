@@ -30,11 +30,10 @@ from typing import Any
 import duckdb
 
 from sandbox.errors import ErrorCode
-from sandbox.workspace.runner import Limits, WorkspaceRequest, _failed, _Status, execute
+from sandbox.workspace.runner import STATUS_MAX, Limits, WorkspaceRequest, _failed, _Status, execute
 
 _MIB = 1024 * 1024
 _GRACE_S = 1.0  # the child interrupts its own query at timeout_s; the parent kills it this much later
-_STATUS_MAX = 4096  # bytes a status report may take; a longer one is nonsense
 _JOIN_S = 5.0  # how long a child that already reported may take to exit before it is killed
 _STOP_SLICE_S = 0.1  # how often a running job's stop check is asked
 _SPARES = 2  # spare workspaces kept ready (the in-process dispatcher runs two jobs at once by default)
@@ -194,7 +193,7 @@ def await_status(spare: _Spare, deadline: float, should_stop: Callable[[], bool]
     """The spare's next status report, or why none came: killed at `deadline` (monotonic) with
     query_timeout or once `should_stop()` with job_stopped; a child that died or reported nonsense
     is classified by how it ended. Shared by one-shot jobs and warm workspaces (warm.py)."""
-    reply = await_reply(spare, deadline, should_stop, _STATUS_MAX)
+    reply = await_reply(spare, deadline, should_stop, STATUS_MAX)
     if isinstance(reply, _Status):
         return reply
     try:

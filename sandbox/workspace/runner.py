@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from sandbox.settings import Settings
 
 RESULT_NAME = "result.arrow"
+STATUS_MAX = 4096  # bytes a status report may take; a longer one is nonsense
+_HEADER = 4  # bytes of an answer's status length (see encode_answer)
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,43 @@ class _Status:
 
 def _failed(code: ErrorCode) -> _Status:
     return _Status(False, 0, code, 0.0)
+
+
+def encode_answer(status: _Status, table: pa.Table | None) -> pa.Buffer:
+    """A warm workspace's answer to one call, in one message: the status's length (4 bytes,
+    big-endian), the status, then the table as an Arrow IPC stream when there is one. One buffer,
+    written in place, sent at once, so the parent waits and receives once.
+
+    >>> answer = encode_answer(_Status(True, 1, None, 0.5), pa.table({"n": [3]}))
+    >>> status, table = decode_answer(answer.to_pybytes())
+    >>> status.rows, table.to_pylist()
+    (1, [{'n': 3}])
+    """
+    encoded = status.encode()
+    sink = pa.BufferOutputStream()
+    sink.write(len(encoded).to_bytes(_HEADER, "big") + encoded)
+    if table is not None:
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+    return sink.getvalue()
+
+
+def decode_answer(data: bytes) -> tuple[_Status, pa.Table | None]:
+    """A workspace's answer, parsed strictly: a status of at most `STATUS_MAX` bytes, a
+    table exactly when it is ok, with its row count. Anything else raises (`workspace_crashed`)."""
+    size = int.from_bytes(data[:_HEADER], "big")
+    if len(data) < _HEADER + size or size > STATUS_MAX:
+        raise ValueError("malformed workspace answer")
+    status = _Status.decode(data[_HEADER : _HEADER + size])
+    body = memoryview(data)[_HEADER + size :]
+    if not status.ok:
+        if body:
+            raise ValueError("a failed workspace answer carries no table")
+        return status, None
+    table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
+    if table.num_rows != status.rows:
+        raise ValueError("row count does not match the status")
+    return status, table
 
 
 def run(

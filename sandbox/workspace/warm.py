@@ -6,7 +6,7 @@ to one key and one exact tuple of views, it enters its filesystem (namespace: on
 and its private directory), opens DuckDB with `runner.open_locked`, then takes SQL one request at a
 time through `runner.query` (views-only check, interrupt at the timeout, row limit), exactly as a
 one-shot job, and answers each in one message: the strict JSON `_Status` and, when ok, Arrow IPC
-stream bytes (`_answer`), so the parent waits and receives once per call.
+stream bytes (`runner.encode_answer`), so the parent waits and receives once per call.
 
 What keeps it as safe as a one-shot workspace:
 - different views never share a workspace: compared on every call, a key's others are retired;
@@ -45,7 +45,6 @@ from sandbox.workspace.views import ViewSpec
 _LIVES = 2  # queries' worth of CPU time in a warm workspace's rlimit; the pool retires it after one
 _READY = _Status(True, 0, None, 0.0)  # what a workspace reports once its views are open
 _SPARES = 2  # unbound spares kept ready for new keys and replacements
-_HEADER = 4  # bytes of an answer's status length (see _answer)
 
 
 @dataclass(frozen=True)
@@ -317,7 +316,7 @@ class WarmPool:
         try:
             ws.spare.conn.send_bytes(sql.encode())
             reply = process.await_reply(ws.spare, deadline)
-            return (reply, None) if isinstance(reply, _Status) else _read_answer(reply)
+            return (reply, None) if isinstance(reply, _Status) else runner.decode_answer(reply)
         except (OSError, EOFError, ValueError, KeyError, TypeError, pa.ArrowException):
             return _failed(ErrorCode.workspace_crashed), None
 
@@ -385,45 +384,11 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         except EOFError:
             return
         status, table = runner.query(con, sql, names, opened.limits, session)
-        conn.send_bytes(_answer(status, table))  # a failure here ends us: the parent sees no answer
+        conn.send_bytes(
+            runner.encode_answer(status, table)
+        )  # a failure here ends us: the parent sees no answer
         if table is None:
             return  # the parent ends a workspace after any failure; end first
-
-
-def _answer(status: _Status, table: pa.Table | None) -> pa.Buffer:
-    """One message per call: the status's length (4 bytes, big-endian), the status, then the table
-    as an Arrow IPC stream when there is one. One buffer, written in place, sent at once.
-
-    >>> answer = _answer(_Status(True, 1, None, 0.5), pa.table({"n": [3]}))
-    >>> status, table = _read_answer(answer.to_pybytes())
-    >>> status.rows, table.to_pylist()
-    (1, [{'n': 3}])
-    """
-    encoded = status.encode()
-    sink = pa.BufferOutputStream()
-    sink.write(len(encoded).to_bytes(_HEADER, "big") + encoded)
-    if table is not None:
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-    return sink.getvalue()
-
-
-def _read_answer(data: bytes) -> tuple[_Status, pa.Table | None]:
-    """A workspace's answer, parsed strictly: a status of at most `process._STATUS_MAX` bytes, a
-    table exactly when it is ok, with its row count. Anything else raises (`workspace_crashed`)."""
-    size = int.from_bytes(data[:_HEADER], "big")
-    if len(data) < _HEADER + size or size > process._STATUS_MAX:
-        raise ValueError("malformed workspace answer")
-    status = _Status.decode(data[_HEADER : _HEADER + size])
-    body = memoryview(data)[_HEADER + size :]
-    if not status.ok:
-        if body:
-            raise ValueError("a failed workspace answer carries no table")
-        return status, None
-    table = pa.ipc.open_stream(pa.py_buffer(body)).read_all()
-    if table.num_rows != status.rows:
-        raise ValueError("row count does not match the status")
-    return status, table
 
 
 __all__ = ["WarmPool", "WarmResult"]

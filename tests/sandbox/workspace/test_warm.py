@@ -23,7 +23,7 @@ from sandbox.errors import ErrorCode
 from sandbox.runtime import Runtime
 from sandbox.settings import Settings
 from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, namespace, process, warm
-from sandbox.workspace.runner import _Status
+from sandbox.workspace.runner import _Status, encode_answer
 from sandbox.workspace.warm import WarmPool, _Workspace
 
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
@@ -182,7 +182,7 @@ def _frame(status: bytes, body: bytes = b"") -> bytes:
     return len(status).to_bytes(4, "big") + status + body
 
 
-_ONE_ROW = warm._answer(_Status(True, 1, None, 0.1), pa.table({"n": [1]})).to_pybytes()
+_ONE_ROW = encode_answer(_Status(True, 1, None, 0.1), pa.table({"n": [1]})).to_pybytes()
 _IPC = _ONE_ROW[4 + int.from_bytes(_ONE_ROW[:4], "big") :]
 
 
