@@ -30,7 +30,7 @@ from typing import Any
 import duckdb
 
 from sandbox.errors import ErrorCode
-from sandbox.workspace.runner import Limits, WorkspaceRequest, _failed, _Status, execute
+from sandbox.workspace.runner import STATUS_MAX, Limits, WorkspaceRequest, _failed, _Status, execute
 
 _MIB = 1024 * 1024
 _GRACE_S = 1.0  # the child interrupts its own query at timeout_s; the parent kills it this much later
@@ -193,6 +193,24 @@ def await_status(spare: _Spare, deadline: float, should_stop: Callable[[], bool]
     """The spare's next status report, or why none came: killed at `deadline` (monotonic) with
     query_timeout or once `should_stop()` with job_stopped; a child that died or reported nonsense
     is classified by how it ended. Shared by one-shot jobs and warm workspaces (warm.py)."""
+    reply = await_reply(spare, deadline, should_stop, STATUS_MAX)
+    if isinstance(reply, _Status):
+        return reply
+    try:
+        return _Status.decode(reply)
+    except (ValueError, KeyError, TypeError):  # nonsense
+        spare.process.join(_JOIN_S)
+        return _failed(_exit_code(spare.process.exitcode))
+
+
+def await_reply(
+    spare: _Spare,
+    deadline: float,
+    should_stop: Callable[[], bool] | None = None,
+    max_bytes: int | None = None,
+) -> bytes | _Status:
+    """The spare's next message, unparsed (a warm workspace's answer: see warm.py), or the failed
+    status saying why none came, as in `await_status`."""
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -204,8 +222,8 @@ def await_status(spare: _Spare, deadline: float, should_stop: Callable[[], bool]
             _kill(spare.process)
             return _failed(ErrorCode.job_stopped)
     try:
-        return _Status.decode(spare.conn.recv_bytes(4096))
-    except (EOFError, OSError, ValueError, KeyError, TypeError):  # died before reporting, or nonsense
+        return spare.conn.recv_bytes(max_bytes)
+    except (EOFError, OSError):  # died before reporting, or a message over max_bytes
         spare.process.join(_JOIN_S)
         return _failed(_exit_code(spare.process.exitcode))
 

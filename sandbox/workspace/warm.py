@@ -5,7 +5,8 @@ process, namespaces, DuckDB's start and the view set-up every time, a warm one o
 to one key and one exact tuple of views, it enters its filesystem (namespace: only the granted files
 and its private directory), opens DuckDB with `runner.open_locked`, then takes SQL one request at a
 time through `runner.query` (views-only check, interrupt at the timeout, row limit), exactly as a
-one-shot job, and answers with the strict JSON `_Status` and, when ok, Arrow IPC stream bytes.
+one-shot job, and answers each in one message: the strict JSON `_Status` and, when ok, Arrow IPC
+stream bytes (`runner.encode_answer`), so the parent waits and receives once per call.
 
 What keeps it as safe as a one-shot workspace:
 - different views never share a workspace: compared on every call, a key's others are retired;
@@ -68,6 +69,7 @@ class _Workspace:
         self.last_used = time.monotonic()
         self.spare: process._Spare | None = None  # process and namespace backends
         self.con: duckdb.DuckDBPyConnection | None = None  # inprocess backend
+        self.session: runner.Session | None = None  # inprocess backend (a workspace process keeps its own)
 
 
 class WarmPool:
@@ -287,6 +289,7 @@ class WarmPool:
             (ws.work_dir / "tmp").mkdir(parents=True, mode=0o700)
             if self.backend == "inprocess":
                 ws.con = runner.open_locked(ws.views, self.limits, ws.work_dir)
+                ws.session = runner.Session(ws.con)
                 status = _READY
             else:
                 spares = self._spare_pool()
@@ -306,29 +309,24 @@ class WarmPool:
     def _ask(self, ws: _Workspace, sql: str) -> tuple[_Status, pa.Table | None]:
         """One request to an open workspace: its status, and its result when ok."""
         if ws.con is not None:
-            return runner.query(ws.con, sql, [v.name for v in ws.views], self.limits)
+            return runner.query(ws.con, sql, [v.name for v in ws.views], self.limits, ws.session)
         if ws.spare is None:
             return _failed(ErrorCode.workspace_crashed), None
         deadline = time.monotonic() + self.limits.timeout_s + process._GRACE_S
         try:
             ws.spare.conn.send_bytes(sql.encode())
-            status = process.await_status(ws.spare, deadline)
-            if not status.ok:
-                return status, None
-            if not ws.spare.conn.poll(max(0.0, deadline - time.monotonic())):
-                return _failed(ErrorCode.query_timeout), None
-            table = pa.ipc.open_stream(pa.py_buffer(ws.spare.conn.recv_bytes())).read_all()
-        except (OSError, EOFError, ValueError, pa.ArrowException):
+            reply = process.await_reply(ws.spare, deadline)
+            return (reply, None) if isinstance(reply, _Status) else runner.decode_answer(reply)
+        except (OSError, EOFError, ValueError, KeyError, TypeError, pa.ArrowException):
             return _failed(ErrorCode.workspace_crashed), None
-        if table.num_rows != status.rows:
-            return _failed(ErrorCode.workspace_crashed), None
-        return status, table
 
     def _bury(self, doomed: Sequence[_Workspace | None]) -> None:
         """End workspaces that left the pool: kill the process, close DuckDB, remove the directory."""
         for ws in filter(None, doomed):
             if ws.spare is not None:
                 ws.spare.discard()
+            if ws.session is not None:
+                ws.session.close()
             if ws.con is not None:
                 ws.con.close()
             shutil.rmtree(ws.work_dir, ignore_errors=True)
@@ -379,21 +377,18 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         conn.send_bytes(_failed(sanitize.code_of(exc)).encode())
         return
     conn.send_bytes(_READY.encode())
-    names, checked = [v.name for v in opened.views], set[str]()
+    names, session = [v.name for v in opened.views], runner.Session(con)
     while True:
         try:
             sql = conn.recv_bytes().decode()
         except EOFError:
             return
-        status, table = runner.query(con, sql, names, opened.limits, checked)
+        status, table = runner.query(con, sql, names, opened.limits, session)
+        conn.send_bytes(
+            runner.encode_answer(status, table)
+        )  # a failure here ends us: the parent sees no answer
         if table is None:
-            conn.send_bytes(status.encode())
             return  # the parent ends a workspace after any failure; end first
-        conn.send_bytes(status.encode())
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-        conn.send_bytes(sink.getvalue())  # a failure here ends us: the parent sees no valid table
 
 
 __all__ = ["WarmPool", "WarmResult"]

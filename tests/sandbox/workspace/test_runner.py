@@ -5,6 +5,7 @@ import hmac
 import os
 import resource
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,9 +15,9 @@ import pytest
 
 from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, WorkspaceResult, run
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, WorkspaceResult, run, runner
 from sandbox.workspace.process import _exit_code, _limit, _quiet
-from sandbox.workspace.runner import RESULT_NAME, _Status
+from sandbox.workspace.runner import RESULT_NAME, Session, _Status, open_locked, query
 
 BACKENDS = ["inprocess", "process"]
 MakeRequest = Callable[..., WorkspaceRequest]
@@ -116,6 +117,62 @@ def test_long_query_is_interrupted_at_the_timeout(make_request: MakeRequest, bac
     result = run(make_request(SLOW, Limits(memory_mb=256, timeout_s=0.5)), backend)
     assert (result.ok, result.error) == (False, ErrorCode.query_timeout)
     assert result.total_s < 5
+
+
+def test_one_watchdog_interrupts_each_overrun_and_only_overruns(make_request: MakeRequest) -> None:
+    """A warm workspace's watchdog: queries that together outlast the timeout all finish; a
+    shorter timeout after a longer one still fires on time (the sleeping thread is woken)."""
+    request = make_request("SELECT 1")
+    con = open_locked(request.views, request.limits, request.work_dir)
+    session = Session(con)
+    names, fast = ["people"], "SELECT COUNT(*) AS n FROM people"
+    try:
+        long = Limits(memory_mb=256, timeout_s=60)
+        assert query(con, fast, names, long, session)[0].ok  # the thread now sleeps 60 s
+        short = Limits(memory_mb=256, timeout_s=0.3)
+        started = time.monotonic()
+        while time.monotonic() - started < 0.6:  # past one query's deadline: nothing fires late
+            assert query(con, fast, names, short, session)[0].ok
+        for _ in range(2):  # after an interrupt the watchdog keeps serving
+            started = time.perf_counter()
+            status, table = query(con, SLOW, names, short, session)
+            assert (status.error, table) == (ErrorCode.query_timeout, None)
+            assert time.perf_counter() - started < 5
+            assert query(con, fast, names, short, session)[0].ok
+    finally:
+        session.close()
+        con.close()
+    deadline = time.monotonic() + 5
+    while any(t.name == "query-watchdog" for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == "query-watchdog" for t in threading.enumerate())
+
+
+def test_a_session_prepares_each_checked_text_once_and_stays_bounded(
+    make_request: MakeRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner, "_PREPARED_MAX", 2)
+    request = make_request("SELECT 1")
+    con = open_locked(request.views, request.limits, request.work_dir)
+    session = Session(con)
+    try:
+        texts = [f"SELECT COUNT(*) + {i} AS n FROM people" for i in range(3)]
+        for sql in texts * 2:
+            status, table = query(con, sql, ["people"], request.limits, session)
+            assert status.ok and table is not None and table.to_pylist() == [{"n": 30 + texts.index(sql)}]
+            assert len(session.prepared) <= 2
+        drawn = [query(con, "SELECT random() AS r", ["people"], request.limits, session)[1] for _ in range(3)]
+        assert len({t.column("r")[0].as_py() for t in drawn if t is not None}) == 3  # run, not replayed
+        foreign = "SELECT * FROM read_parquet('/etc/passwd')"
+        for _ in range(2):  # refused each time, never prepared
+            assert query(con, foreign, ["people"], request.limits, session)[0].error is ErrorCode.query_failed
+        assert not any(foreign in text for text in session.prepared)
+        small = Limits(memory_mb=256, max_rows=2)  # the row limit is in the prepared text
+        status, _ = query(con, "SELECT district FROM people", ["people"], small, session)
+        assert status.error is ErrorCode.result_too_large
+    finally:
+        session.close()
+        con.close()
 
 
 def test_hung_child_is_killed_by_the_parent(tmp_path: Path, work_dir: Path) -> None:

@@ -10,16 +10,20 @@ import dataclasses
 import resource
 import threading
 import time
+import types
 from collections.abc import Callable, Iterator
+from multiprocessing import Pipe
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from policies.levels import ColumnLevel
 from sandbox.errors import ErrorCode
 from sandbox.runtime import Runtime
 from sandbox.settings import Settings
-from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, namespace, warm
+from sandbox.workspace import Limits, ViewSpec, WorkspaceRequest, namespace, process, warm
+from sandbox.workspace.runner import _Status, encode_answer
 from sandbox.workspace.warm import WarmPool, _Workspace
 
 GROUPED = "SELECT district, COUNT(*) AS n FROM people GROUP BY district ORDER BY district"
@@ -153,6 +157,63 @@ def test_timed_out_workspace_is_discarded_and_the_next_call_works(make_pool, peo
     assert not ws.work_dir.exists()
     after = pool.run("k", (people_view,), GROUPED)
     assert after.ok and after.table is not None and after.table.to_pylist() == COUNTS
+
+
+@pytest.mark.parametrize("backend", ["process", "namespace"])
+def test_a_warm_workspace_interrupts_its_own_overrun(
+    make_pool, people_view: ViewSpec, backend: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its one watchdog thread fires for the query that overruns, never for calls that only add up
+    past the timeout; with the parent's kill 30 s away, a quick query_timeout is the workspace's."""
+    monkeypatch.setattr(process, "_GRACE_S", 30.0)
+    pool = make_pool(backend, dataclasses.replace(LIMITS, timeout_s=0.5))
+    started = time.monotonic()
+    while time.monotonic() - started < 1.2:
+        assert pool.run("k", (people_view,), GROUPED).ok
+    (ws,) = _open(pool)
+    result = pool.run("k", (people_view,), SLOW)
+    assert (result.ok, result.error) == (False, ErrorCode.query_timeout)
+    assert result.total_s < 5
+    assert ws not in _open(pool) and not ws.work_dir.exists()
+    assert pool.run("k", (people_view,), GROUPED).ok  # in a fresh one
+
+
+def _frame(status: bytes, body: bytes = b"") -> bytes:
+    return len(status).to_bytes(4, "big") + status + body
+
+
+_ONE_ROW = encode_answer(_Status(True, 1, None, 0.1), pa.table({"n": [1]})).to_pybytes()
+_IPC = _ONE_ROW[4 + int.from_bytes(_ONE_ROW[:4], "big") :]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"",
+        b"\x00\x00",
+        _Status(False, 0, ErrorCode.workspace_crashed, 0.0).encode(),  # unframed: a crashed body's report
+        _frame(b'{"ok": false, "rows": 0, "error": null, "query_s": 0.0}' + b" " * 5000),  # status too long
+        _frame(_Status(False, 0, ErrorCode.query_failed, 0.0).encode(), _IPC),  # a table on a failure
+        _frame(_Status(True, 1, None, 0.1).encode()),  # ok without its table
+        _frame(_Status(True, 2, None, 0.1).encode(), _IPC),  # the row count does not match
+        _frame(_Status(True, 1, None, 0.1).encode(), b"not arrow"),
+        _frame(b'{"ok": true, "rows": "1", "error": null, "query_s": 0.1}', _IPC),
+        _frame(b'{"ok": true, "rows": 1}', _IPC),
+        _frame(b"[1]", _IPC),
+        _frame(b'{"ok": false, "rows": 0, "error": "made_up", "query_s": 0.0}'),
+        _frame(b"\xff"),
+    ],
+)
+def test_a_malformed_answer_is_workspace_crashed(make_pool, people_view: ViewSpec, reply: bytes) -> None:
+    pool = make_pool("process")
+    ws = _Workspace("k", (people_view,), Path("unused"), "busy")
+    parent, child = Pipe()
+    ws.spare = types.SimpleNamespace(conn=parent, process=None)  # type: ignore[assignment]
+    child.send_bytes(reply)
+    assert pool._ask(ws, "SELECT 1") == (_Status(False, 0, ErrorCode.workspace_crashed, 0.0), None)
+    child.send_bytes(_ONE_ROW)  # the same path takes a well-formed one
+    status, table = pool._ask(ws, "SELECT 1")
+    assert status.ok and table is not None and table.to_pylist() == [{"n": 1}]
 
 
 def test_crashed_workspace_is_discarded_and_the_next_call_works(make_pool, people_view: ViewSpec) -> None:
