@@ -216,8 +216,8 @@ async def status_reads(
 
 
 @contextmanager
-def api_server(env: dict[str, str], dispatch: bool) -> Iterator[str]:
-    """A `sandbox serve` process on a free port; its base URL once it answers."""
+def api_server(env: dict[str, str], dispatch: bool, pids: list[int] | None = None) -> Iterator[str]:
+    """A `sandbox serve` process on a free port; its base URL once it answers (its pid into `pids`)."""
     port = free_port()
     cmd = [sys.executable, "-m", "sandbox.cli", "serve", "--port", str(port)]
     server = subprocess.Popen(
@@ -227,6 +227,8 @@ def api_server(env: dict[str, str], dispatch: bool) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(server.pid)
     try:
         deadline = time.monotonic() + 60
         while True:
