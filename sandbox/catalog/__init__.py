@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,51 +177,6 @@ def paginate(
     return rows[:limit], (str(getattr(rows[limit - 1], key.key)) if more else None)
 
 
-class _WriterLock:
-    """One per SQLite file in this process, held for a write transaction.
-
-    SQLite has one writer at a time; a second `BEGIN IMMEDIATE` waits in SQLite's busy handler, which
-    polls with sleeps of 1, 2, 5, 10 ... 100 ms, so under concurrent product calls a commit could wait
-    100 ms for a lock freed long before. Threads of one process queue here instead and the next starts
-    the moment the last one commits; other processes still meet the busy handler. After the busy
-    timeout the transaction goes ahead unqueued and meets SQLite as before: a thread never waits here
-    longer than it would have waited there.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._held = threading.local()
-
-    @contextmanager
-    def held(self) -> Iterator[None]:
-        if getattr(self._held, "depth", 0):  # nested in this thread: SQLite decides, as before
-            yield
-            return
-        got = self._lock.acquire(timeout=BUSY_TIMEOUT_S)
-        self._held.depth = 1
-        try:
-            yield
-        finally:
-            self._held.depth = 0
-            if got:
-                self._lock.release()
-
-
-_WRITERS: dict[str, _WriterLock] = {}
-_WRITERS_LOCK = threading.Lock()
-
-
-def writer_lock(url: str) -> _WriterLock | None:
-    """The process's lock for the SQLite file at `url`; None for other databases and in-memory
-    SQLite (PostgreSQL queues writers itself, without polling)."""
-    u = make_url(url)
-    if not url.startswith("sqlite") or u.database in (None, "", ":memory:"):
-        return None
-    path = str(Path(u.database).resolve())
-    with _WRITERS_LOCK:
-        return _WRITERS.setdefault(path, _WriterLock())
-
-
 class Catalog:
     """Sessions over one catalog database."""
 
@@ -232,7 +186,6 @@ class Catalog:
         self.read_engine = make_read_engine(url, self.engine)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._readers = sessionmaker(self.read_engine, expire_on_commit=False)
-        self._writer = writer_lock(url)
 
     def migrate(self) -> None:
         migrate(self.engine)
@@ -240,7 +193,7 @@ class Catalog:
     @contextmanager
     def session(self) -> Iterator[Session]:
         """One transaction: committed on success, rolled back on any error."""
-        with self._writer.held() if self._writer else nullcontext(), self._sessions() as s, s.begin():
+        with self._sessions() as s, s.begin():
             yield s
 
     @contextmanager

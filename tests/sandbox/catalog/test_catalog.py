@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, cast, event, select, update
 from sqlalchemy.exc import DBAPIError
 
-from sandbox.catalog import Catalog, DriverStatement, writer_lock
+from sandbox.catalog import Catalog, DriverStatement
 from sandbox.catalog.models import User
 
 
@@ -101,49 +101,6 @@ def test_sqlite_write_sessions_still_take_the_lock_at_begin(tmp_path: Path) -> N
         catalog.dispose()
     assert "BEGIN IMMEDIATE" in seen["write"]
     assert seen["read"] and not any(stmt.startswith("BEGIN") for stmt in seen["read"])
-
-
-def test_sqlite_writers_of_one_process_queue_instead_of_polling(tmp_path: Path) -> None:
-    """A writer of the same process waits on the process's lock for the file, before SQLite's BEGIN
-    (where it would poll in the busy handler), and goes the moment the holder is done; none is lost."""
-    path = tmp_path / "c.sqlite3"
-    catalog, other = Catalog(f"sqlite:///{path}"), Catalog(f"sqlite:///{path}")
-    catalog.migrate()
-    assert catalog._writer is not None and catalog._writer is other._writer  # per file, not per engine
-    assert writer_lock("sqlite://") is None and writer_lock("postgresql://h/db") is None
-    begun = threading.Event()
-    event.listen(other.engine, "before_cursor_execute", lambda *_a: begun.set())
-
-    def write(i: int) -> None:
-        with other.session() as s:
-            now = datetime.now(UTC)
-            s.add(User(id=f"w{i}", name=f"w{i}", roles=["operator"], token_hash=f"{i:064d}", created_at=now))
-
-    with catalog._writer.held():
-        waiting = threading.Thread(target=write, args=(0,))
-        waiting.start()
-        assert not begun.wait(0.3)  # queued on the lock, not inside SQLite
-    waiting.join(timeout=10)
-    assert begun.is_set() and not waiting.is_alive()
-    threads = [threading.Thread(target=write, args=(i,)) for i in range(1, 9)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    with catalog.reading() as s:
-        assert len(s.execute(select(User.id)).all()) == 9
-    catalog.dispose()
-    other.dispose()
-
-
-def test_a_nested_write_session_in_one_thread_is_not_held_up_by_the_lock(tmp_path: Path) -> None:
-    """The lock is re-entered by its holder: a nested session meets SQLite's own lock, as before."""
-    catalog = Catalog(f"sqlite:///{tmp_path / 'c.sqlite3'}")
-    catalog.migrate()
-    assert catalog._writer is not None
-    with catalog._writer.held(), catalog._writer.held():  # would hang on a plain lock
-        pass
-    catalog.dispose()
 
 
 def test_a_driver_statement_stores_what_sqlalchemy_stores(catalog_url: str) -> None:
