@@ -53,22 +53,36 @@ class UnitSets:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def refresh(self, s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
+        """The lineage's sets as the catalog has them now. The catalog is read outside the lock (a
+        read releases the GIL, and a caller woken on a lock owns it while it waits for the GIL: calls
+        of one product would queue behind each other's reads); the lock guards only the merge, which
+        keeps a digest once however many callers fetched it."""
+        count = s.connection().execute(_COUNT, {"lineage": lineage_id}).scalar()
         with self.lock:
-            count = s.connection().execute(_COUNT, {"lineage": lineage_id}).scalar()
-            if count != len(self.digests):
-                where = ProductUnitSet.lineage_id == lineage_id
-                present = {(d, g) for d, g in s.execute(select(*_KEY).where(where))}
-                if not self.digests <= present:  # a row went away (never expected): read all again
-                    self.digests, self.by_dataset = set(), {}
-                new = present - self.digests
-                wanted = sorted({g for _, g in new})
-                few = ProductUnitSet.digest.in_(wanted) if len(wanted) <= 500 else True  # else: all
-                rows = s.execute(select(*_KEY, ProductUnitSet.units).where(where, few))
-                for dataset_id, digest, blob in rows:
-                    if (dataset_id, digest) in new:
-                        self.by_dataset.setdefault(dataset_id, []).append(BitMap.deserialize(blob))
-                self.digests |= new
-            return {k: list(v) for k, v in self.by_dataset.items()}  # BitMaps are never mutated
+            if count == len(self.digests):
+                return self._snapshot()
+            known = set(self.digests)
+        where = ProductUnitSet.lineage_id == lineage_id
+        present = {(d, g) for d, g in s.execute(select(*_KEY).where(where))}
+        reset = not known <= present  # a row went away (never expected): read all again
+        new = present if reset else present - known
+        wanted = sorted({g for _, g in new})
+        few = ProductUnitSet.digest.in_(wanted) if len(wanted) <= 500 else True  # else: all
+        rows = [
+            (d, g, blob) for d, g, blob in s.execute(select(*_KEY, ProductUnitSet.units).where(where, few))
+        ]
+        with self.lock:
+            if reset:
+                self.digests, self.by_dataset = set(), {}
+            for dataset_id, digest, blob in rows:
+                key = (dataset_id, digest)
+                if key in new and key not in self.digests:
+                    self.by_dataset.setdefault(dataset_id, []).append(BitMap.deserialize(blob))
+                    self.digests.add(key)
+            return self._snapshot()
+
+    def _snapshot(self) -> dict[str, list[BitMap]]:
+        return {k: list(v) for k, v in self.by_dataset.items()}  # BitMaps are never mutated
 
     def __contains__(self, key: object) -> bool:
         """Whether (dataset, digest) was in the catalog at the last refresh."""
