@@ -232,9 +232,7 @@ def _run(rt: Runtime, actor: User, prep: Prepared, started: float) -> ProductCal
     # A released call has no withheld cell (one would have refused it), so its flags say nothing the
     # bundle does not already state (a rounding base rounds every count): the operator's columns only.
     flags = [sdc.flag_column(o.name) for o in prep.plan.outputs]
-    schema = released.schema  # a field index answers at once; `column_names` is rebuilt on each use
-    present = [f for f in flags if schema.get_field_index(f) >= 0 or f in schema.names]
-    table = released.drop_columns([sdc.SUPPRESSED, *present])
+    table = released.drop_columns([sdc.SUPPRESSED, *(f for f in flags if f in released.column_names)])
     return _released(rt, actor, prep, table, started, timings, sets=sets)
 
 
@@ -332,11 +330,7 @@ def _released(
         product_id=p.id,
         status="released",
         columns=table.column_names,
-        # column by column (what `to_pylist` reads too, without a dict per row); a name given twice
-        # keeps the dicts' way (one value per name)
-        rows=[list(r) for r in zip(*(c.to_pylist() for c in table.columns), strict=True)]
-        if table.num_columns and len(set(table.schema.names)) == table.num_columns
-        else [list(r.values()) for r in table.to_pylist()],
+        rows=[list(r.values()) for r in table.to_pylist()],
         mode=prep.template.mode,
         epsilon_spent=epsilon,
         repeat=repeat,
