@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import threading
 import time
 import uuid
-from collections import OrderedDict
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -21,7 +19,7 @@ from sqlalchemy.orm import Session
 from sandbox import audit
 from sandbox.catalog.models import User
 from sandbox.errors import ErrorCode, SandboxError
-from sandbox.product_cache import generation
+from sandbox.product_cache import AtGeneration, generation
 
 
 class Role(StrEnum):
@@ -97,28 +95,20 @@ class TokenCache:
     """
 
     def __init__(self, size: int = 1024) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, User]] = OrderedDict()
+        self._users = AtGeneration(size)
 
     def user(self, session: Session, token: str | None) -> tuple[User, int]:
         """The active user holding `token` and the generation it was checked at."""
         if not token:
             raise SandboxError(ErrorCode.unauthenticated)
-        gen, key = generation(session), hash_token(token)
-        with self._lock:
-            hit = self._entries.get(key)
-            if hit is not None and hit[0] == gen:
-                self._entries.move_to_end(key)
-                return hit[1], gen
-        user = authenticate(session, token)
-        session.expunge(user)
-        with self._lock:
-            self._entries[key] = (gen, user)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return user, gen
+        gen = generation(session)
+
+        def load() -> User:
+            user = authenticate(session, token)
+            session.expunge(user)
+            return user
+
+        return self._users.get(hash_token(token), gen, load), gen
 
 
 def has_role(user: User, *roles: Role) -> bool:

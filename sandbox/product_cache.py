@@ -95,6 +95,35 @@ _SETS = ProductUnitSet.__table__
 _COUNT = select(func.count()).select_from(_SETS).where(_SETS.c.lineage_id == bindparam("lineage"))
 
 
+class AtGeneration:
+    """Values per key, each kept with the generation it was read at and reused only while the
+    catalog's generation is that one. Bounded (least recently used out), shared by threads; a
+    `load()` runs outside the lock, and one that raises keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def get(self, key: str, gen: int, load: Callable[[], Any]) -> Any:
+        with self._lock:
+            hit = self._entries.get(key)
+            if hit is not None and hit[0] == gen:
+                self._entries.move_to_end(key)
+                return hit[1]
+        value = load()
+        with self._lock:
+            self._entries[key] = (gen, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return value
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
 class PreparedCache:
     """Per process: a product's preparation at a generation, and each lineage's unit sets.
 
@@ -103,26 +132,15 @@ class PreparedCache:
     def __init__(self, size: int = 256) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+        self._products = AtGeneration(size)
         self._sets: OrderedDict[str, UnitSets] = OrderedDict()
 
     def get(self, s: Session, product_id: str, load: Callable[[], Any], gen: int | None = None) -> Any:
-        """The product's entry at the current generation: reused, or `load()`-ed and kept. `gen`:
-        the generation as this request already read it (authentication reads it first; a change
-        committed since makes the entry look older than it is, never newer)."""
-        gen = generation(s) if gen is None else gen
-        with self._lock:
-            hit = self._entries.get(product_id)
-            if hit is not None and hit[0] == gen:
-                self._entries.move_to_end(product_id)
-                return hit[1]
-        value = load()  # raises only when there is no such product: nothing is kept then
-        with self._lock:
-            self._entries[product_id] = (gen, value)
-            self._entries.move_to_end(product_id)
-            while len(self._entries) > self.size:
-                self._entries.popitem(last=False)
-        return value
+        """The product's entry at the current generation: reused, or `load()`-ed and kept (`load`
+        raises only when there is no such product). `gen`: the generation as this request already
+        read it (authentication reads it first; a change committed since makes the entry look older
+        than it is, never newer)."""
+        return self._products.get(product_id, generation(s) if gen is None else gen, load)
 
     def unit_sets(self, s: Session, lineage_id: str) -> dict[str, list[BitMap]]:
         with self._lock:

@@ -66,7 +66,7 @@ def test_the_cache_is_bounded(settings: Settings) -> None:
             made = [add_user(s, f"op{i}", [Role.operator], "unit") for i in range(3)]
         for user, token in made:
             assert _who(rt, token) == user.id
-        assert len(rt.tokens._entries) == 2  # the least recently used went out
+        assert len(rt.tokens._users) == 2  # the least recently used went out
         assert _who(rt, made[0][1]) == made[0][0].id  # and is read again when asked
     finally:
         rt.close()
