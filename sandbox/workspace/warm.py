@@ -384,9 +384,8 @@ def _serve(conn: Connection, opened: WorkspaceRequest, con: duckdb.DuckDBPyConne
         except EOFError:
             return
         status, table = runner.query(con, sql, names, opened.limits, session)
-        conn.send_bytes(
-            runner.encode_answer(status, table)
-        )  # a failure here ends us: the parent sees no answer
+        # a failure to send ends us: the parent sees no answer
+        conn.send_bytes(runner.encode_answer(status, table))
         if table is None:
             return  # the parent ends a workspace after any failure; end first
 
